@@ -1,0 +1,93 @@
+"""The experiment grid: cases x diameters x seeds -> training jobs.
+
+A case is a curve or a bar of a figure; a ``Setting`` is what a model is shown. Cases that
+share a setting (D = 0 is the unmasked model of every sweep) share its trained models, so the
+plan lists each setting once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from .training import Hyper, Setting
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the case and key."""
+
+
+@dataclass(frozen=True)
+class Job:
+    setting: Setting
+    hyper: Hyper
+    sample_range: dict
+
+
+def case_settings(name: str, case: dict) -> list[Setting]:
+    """The settings of one case, one per diameter."""
+    diameters = case.get("diameters", [0])
+    mask = case["mask"]
+    if mask == "none" and any(d != 0 for d in diameters):
+        raise ConfigError(f"case {name!r}: mask 'none' takes no diameters other than 0, got {diameters}")
+    # D = 0 is no mask at all: the same model whether the case sweeps inner or outer masks.
+    return [Setting(case["channels"], case["sample"], mask if d else "none", int(d),
+                    bool(case.get("shuffled_labels", False))) for d in diameters]
+
+
+def cases(config: dict) -> dict[str, dict]:
+    """The config's list of cases by name; names must be unique."""
+    out: dict[str, dict] = {}
+    for case in config["cases"]:
+        name = case["name"]
+        if name in out:
+            raise ConfigError(f"case name {name!r} is used twice in 'cases'")
+        out[name] = case
+    return out
+
+
+def build(config: dict) -> dict[str, Job]:
+    """Every distinct setting of the config's cases, keyed by ``Setting.name``."""
+    samples = config.get("samples", {})
+    size = config.get("cutout_size", 112)
+    jobs: dict[str, Job] = {}
+    owners: dict[str, str] = {}
+    for name, case in cases(config).items():
+        if case["sample"] not in samples:
+            raise ConfigError(f"case {name!r}: unknown sample {case['sample']!r}; "
+                              f"samples are {sorted(samples)}")
+        for d in case.get("diameters", [0]):
+            # A diameter past the cutout's diagonal hides everything (inner) or nothing (outer).
+            if d > size:
+                raise ConfigError(f"case {name!r}: diameter {d} is larger than the {size}-pixel cutout")
+        training = {**config.get("training", {}), **case.get("training", {})}
+        try:
+            hyper = Hyper.from_config(training)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"case {name!r}: {exc}") from None
+        for setting in case_settings(name, case):
+            job = Job(setting, hyper, dict(samples[case["sample"]]))
+            if setting.name in jobs and jobs[setting.name] != job:
+                raise ConfigError(
+                    f"cases {owners[setting.name]!r} and {name!r} share the setting "
+                    f"{setting.name} but differ in training settings; give them the same "
+                    f"'training' overrides or different diameters/samples")
+            jobs.setdefault(setting.name, job)
+            owners.setdefault(setting.name, name)
+    return jobs
+
+
+def seeds(config: dict) -> list[int]:
+    n = int(config.get("seeds", 5))
+    if n < 1:
+        raise ConfigError(f"seeds must be at least 1, got {n}")
+    return list(range(n))
+
+
+def run_dir(results: str, setting_name: str, seed: int) -> str:
+    return f"{results}/train/{setting_name}/seed{seed}"
+
+
+def job_params(job: Job) -> dict:
+    """Everything a training job depends on, as plain values (Snakemake's params trigger)."""
+    return {"setting": asdict(job.setting), "hyper": asdict(job.hyper),
+            "sample_range": job.sample_range}

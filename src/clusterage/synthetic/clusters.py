@@ -1,0 +1,129 @@
+"""The catalogued clusters of one galaxy: ages, metallicities, reddening, masses, sizes.
+
+These are properties of the cluster itself, so they always follow its own age, whatever
+``env_strength`` says (the environment is drawn in environment.py).
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import numpy as np
+import pandas as pd
+
+from . import ssp
+
+
+def reference_log_ages(reference_label: str) -> np.ndarray:
+    """The real labels of one galaxy (phangs_reference_ages.csv), in file order."""
+    with (resources.files("clusterage") / "data" / "phangs_reference_ages.csv").open() as fh:
+        t = pd.read_csv(fh)
+    ages = t.loc[t["galaxy"] == reference_label, "log_age"].to_numpy(float)
+    if ages.size == 0:
+        raise ValueError(f"phangs_reference_ages.csv: no clusters for galaxy {reference_label!r}")
+    return ages
+
+
+def draw_log_ages(rng, reference: np.ndarray, n: int, p: dict) -> np.ndarray:
+    """n ages: the real labels without replacement while they last (scale <= 1 keeps the real
+    distribution exactly at scale 1), then with replacement; or flat in log age."""
+    if p["age_distribution"] == "flat":
+        lo, hi = p["flat_log_age_range"]
+        return rng.uniform(lo, hi, n)
+    k = min(n, reference.size)
+    ages = reference[rng.permutation(reference.size)[:k]]
+    if n > k:
+        ages = np.concatenate([ages, rng.choice(reference, n - k)])
+    return ages
+
+
+def bin_index(age_myr: np.ndarray, edges) -> np.ndarray:
+    """Index of the age bin (0 .. len(edges)) that each age falls in."""
+    return np.searchsorted(np.asarray(edges, float), np.asarray(age_myr, float), side="right")
+
+
+def draw_ebv(rng, age_myr: np.ndarray, p: dict) -> np.ndarray:
+    """Lognormal E(B-V) whose median falls with age (Whitmore et al. 2023; Turner et al. 2021)."""
+    med = np.asarray(p["ebv_median"], float)[bin_index(age_myr, p["ebv_age_edges_myr"])]
+    ebv = med * 10.0 ** rng.normal(0.0, p["ebv_sigma_dex"], np.shape(age_myr))
+    return np.clip(ebv, 0.0, p["ebv_max"])
+
+
+def draw_power_law_mass(rng, lo: np.ndarray, hi: float, slope: float) -> np.ndarray:
+    """dN/dM ~ M^slope between lo (per object) and hi, by inverting the CDF."""
+    lo = np.minimum(np.asarray(lo, float), hi)
+    u = rng.uniform(0.0, 1.0, lo.shape)
+    g = slope + 1.0
+    if abs(g) < 1e-9:
+        return lo * (hi / lo) ** u
+    return (lo**g + u * (hi**g - lo**g)) ** (1.0 / g)
+
+
+def draw_metallicity(rng, age_myr: np.ndarray, p: dict) -> np.ndarray:
+    """0 = Z 0.02 (solar), 1 = Z 0.004; old clusters are mostly metal-poor."""
+    old = np.asarray(age_myr) > p["old_age_myr"]
+    return (old & (rng.uniform(size=old.shape) < p["old_low_z_probability"])).astype(int)
+
+
+def draw_reff_pc(rng, mass: np.ndarray, p: dict) -> np.ndarray:
+    """Brown & Gnedin 2021 size-mass relation with lognormal scatter."""
+    return p["reff_pc"] * (mass / 1e4) ** p["reff_mass_slope"] * 10.0 ** rng.normal(
+        0.0, p["reff_scatter_dex"], np.shape(mass)
+    )
+
+
+def make_population(rng, log_age: np.ndarray, distance_mpc: float, p: dict) -> pd.DataFrame:
+    """Catalogued clusters, each bright enough (M_V Vega <= mv_limit after dust) to be detected."""
+    n = log_age.size
+    age_myr = 10.0 ** (log_age - 6.0)
+    z_index = draw_metallicity(rng, age_myr, p)
+    ebv = draw_ebv(rng, age_myr, p)
+    k = ssp.extinction_k(p["extinction_law"])
+    a_band = k[None, :] * p["r_v"] * ebv[:, None]            # (N, 5) magnitudes of extinction
+    m_abs_1e4 = ssp.abs_mag_ab(log_age, z_index)             # per 1e4 Msun formed
+    mv_vega_1e4 = m_abs_1e4[:, ssp.V] + ssp.vega_minus_ab()[ssp.V] + a_band[:, ssp.V]
+    # The faintest detectable mass: M_V(M) = M_V(1e4) - 2.5 log10(M / 1e4) <= limit.
+    m_detect = 1e4 * 10.0 ** (0.4 * (mv_vega_1e4 - p["mv_limit_vega"]))
+    lo, hi = p["mass_range"]
+    mass_formed = draw_power_law_mass(rng, np.maximum(lo, m_detect), hi, p["mass_slope"])
+    mass = mass_formed * ssp.live_fraction(log_age, z_index)
+    reff_pc = draw_reff_pc(rng, mass, p)
+    m_app = m_abs_1e4 - 2.5 * np.log10(mass_formed / 1e4)[:, None] + ssp.distance_modulus(
+        distance_mpc
+    ) + a_band
+    cls_bin = bin_index(age_myr, p["env_age_edges_myr"][:2])
+    p3 = np.asarray(p["class3_probability"], float)[cls_bin]
+    u = rng.uniform(size=n)
+    cls = np.where(u < p3, 3, np.where(u < p3 + (1 - p3) * 0.55, 1, 2))
+    rsg = (
+        (age_myr >= p["rsg_age_range_myr"][0])
+        & (age_myr <= p["rsg_age_range_myr"][1])
+        & (rng.uniform(size=n) < p["rsg_probability"])
+    )
+    rsg_mv = rng.uniform(*p["rsg_mv_range"], n)
+    pop = pd.DataFrame(
+        {
+            "log_age": log_age,
+            "age_myr": age_myr,
+            "metallicity": np.where(z_index == 1, 0.004, 0.02),
+            "z_index": z_index,
+            "ebv": ebv,
+            "mass_formed": mass_formed,
+            "mass": mass,
+            "reff_pc": reff_pc,
+            "cluster_class": cls,
+            "rsg": rsg,
+            "rsg_mv_vega": np.where(rsg, rsg_mv, np.nan),
+        }
+    )
+    for b, f in enumerate(ssp.FILTERS):
+        pop[f"m_ab_{f}"] = m_app[:, b]
+    return pop
+
+
+def rsg_mags_ab(mv_vega: np.ndarray, ebv: np.ndarray, distance_mpc: float, p: dict) -> np.ndarray:
+    """(N, 5) apparent AB magnitudes of red supergiants of given M_V (Vega) behind E(B-V)."""
+    vega = ssp.mags_from_colours(mv_vega, np.asarray(p["rsg_vega_colours"], float))
+    ab = vega - ssp.vega_minus_ab()
+    k = ssp.extinction_k(p["extinction_law"])
+    return ab + ssp.distance_modulus(distance_mpc) + k * p["r_v"] * np.asarray(ebv)[:, None]

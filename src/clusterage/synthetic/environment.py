@@ -1,0 +1,174 @@
+"""A cluster's surroundings, whose dependence on age is scaled by ``env_strength``.
+
+Every environment property is drawn from an "environment donor": with probability
+``env_strength`` the cluster itself, otherwise a cluster drawn at random from the same galaxy's
+population. The donor's age, mass, reddening and metallicity set the nebula, the neighbours, the
+field stars, the background and the dust lanes. At ``env_strength = 0`` the surroundings of every
+cluster therefore follow one distribution whatever its own age (and mass, which correlates with
+age through the detection limit); at 1 the age dependences of the recipe hold.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import clusters, ssp
+from .sky import PIXEL_AREA_ARCSEC2
+
+REGIONS = ("arm", "disk", "bulge", "outskirts")
+_REGION_COLOURS = ("young_constSFR_100Myr", "disk_constSFR_10Gyr", "bulge_SSP_10Gyr",
+                   "disk_constSFR_10Gyr")
+
+
+def choose_donors(rng, pop: pd.DataFrame, p: dict) -> pd.DataFrame:
+    """Environment age, mass, reddening and metallicity per cluster, and which are interlopers."""
+    n = len(pop)
+    own = rng.uniform(size=n) < p["env_strength"]
+    donor = np.where(own, np.arange(n), rng.integers(0, n, n))
+    env = pd.DataFrame(
+        {
+            "env_own": own,
+            "env_donor": donor,
+            "env_log_age": pop["log_age"].to_numpy()[donor],
+            "env_mass_formed": pop["mass_formed"].to_numpy()[donor],
+            "env_ebv": pop["ebv"].to_numpy()[donor],
+            "env_z_index": pop["z_index"].to_numpy()[donor],
+        }
+    )
+    # Interlopers (only where the environment is the cluster's own, so env_strength = 0 has
+    # none): young clusters in smooth old fields, globular clusters on young spiral arms.
+    age = pop["age_myr"].to_numpy()
+    young = age < p["env_age_edges_myr"][0]
+    old = age > p["env_age_edges_myr"][2]
+    extreme = young | old
+    frac = extreme.mean() if n else 0.0
+    p_int = min(1.0, p["interloper_fraction"] / frac) if frac > 0 else 0.0
+    inter = own & extreme & (rng.uniform(size=n) < p_int)
+    swap_age = np.where(young, rng.uniform(9.3, 10.0, n), rng.uniform(6.0, 6.7, n))
+    env["env_log_age"] = np.where(inter, swap_age, env["env_log_age"])
+    env["interloper"] = inter
+    env["env_age_myr"] = 10.0 ** (env["env_log_age"] - 6.0)
+    return env
+
+
+def surroundings(rng, env: pd.DataFrame, distance_mpc: float, pc_per_px: float, p: dict):
+    """Draw every environment component; offsets are in pixels relative to the cluster."""
+    n = len(env)
+    t_env = env["env_age_myr"].to_numpy()
+    env_bin = clusters.bin_index(t_env, p["env_age_edges_myr"])
+    dmod = ssp.distance_modulus(distance_mpc)
+    k = ssp.extinction_k(p["extinction_law"])
+    R_px = p["neighbour_radius_pc"] / pc_per_px
+
+    # Diffuse background: region, surface brightness, clumpiness.
+    probs = np.asarray(p["region_probability"], float)
+    probs = probs / probs.sum(axis=1, keepdims=True)
+    cum = np.cumsum(probs[env_bin], axis=1)
+    region = np.minimum((rng.uniform(size=n)[:, None] > cum).sum(axis=1), len(REGIONS) - 1)
+    mu_lo = np.array([p[f"mu_v_{r}"][0] for r in REGIONS])[region]
+    mu_hi = np.array([p[f"mu_v_{r}"][1] for r in REGIONS])[region]
+    mu_v = rng.uniform(mu_lo, mu_hi)
+    colours = ssp.diffuse_colours_ab()
+    col = np.array([colours[_REGION_COLOURS[r]] for r in region]).reshape(n, 4)
+    m_px = ssp.mags_from_colours(mu_v - 2.5 * np.log10(PIXEL_AREA_ARCSEC2), col)
+    env["region"] = np.array(REGIONS)[region]
+    env["mu_v"] = mu_v
+    env["clump_sigma"] = np.asarray(p["clump_sigma"], float)[env_bin]
+    bg = ssp.count_rate(m_px)                                   # (N, 5) e-/s per pixel
+
+    # Dust lanes across the surroundings (attenuate the diffuse light only).
+    lane = rng.uniform(size=n) < np.asarray(p["dust_lane_probability"], float)[env_bin]
+    li = np.flatnonzero(lane)
+    lanes = pd.DataFrame(
+        {
+            "cluster": li,
+            "a0": rng.uniform(*p["dust_lane_a0"], li.size),
+            "width_px": rng.uniform(*p["dust_lane_width_pc"], li.size) / pc_per_px,
+            "length_px": rng.uniform(*p["dust_lane_length_pc"], li.size) / pc_per_px,
+            "theta": rng.uniform(0, np.pi, li.size),
+            "offset_px": rng.uniform(-30.0, 30.0, li.size),
+        }
+    )
+    env["dust_lane"] = lane
+
+    # Nebula: ionised gas around young clusters (Hannon et al. 2019, 2022).
+    neb_bin = clusters.bin_index(t_env, p["nebula_age_edges_myr"])
+    p_neb = np.append(np.asarray(p["nebula_probability"], float), 0.0)[neb_bin]
+    has_neb = rng.uniform(size=n) < p_neb
+    ni = np.flatnonzero(has_neb)
+    compact = neb_bin[ni] == 0
+    size_pc = np.where(
+        compact,
+        rng.uniform(*p["nebula_compact_sigma_pc"], ni.size),
+        rng.uniform(*p["nebula_shell_radius_pc"], ni.size),
+    )
+    env_log_age = env["env_log_age"].to_numpy()
+    zi = env["env_z_index"].to_numpy()
+    env_mags = (
+        ssp.abs_mag_ab(env_log_age[ni], zi[ni])
+        - 2.5 * np.log10(env["env_mass_formed"].to_numpy()[ni] / 1e4)[:, None]
+        + dmod
+        + k * p["r_v"] * env["env_ebv"].to_numpy()[ni, None]
+    )
+    dm = ssp.nebular_dm(env_log_age[ni], p["nebular_logU"])
+    amp = rng.uniform(*p["nebula_amplitude"], ni.size)
+    neb_flux = amp[:, None] * (10.0 ** (-0.4 * dm) - 1.0) * ssp.count_rate(env_mags)
+    nebulae = pd.DataFrame({"cluster": ni, "compact": compact, "size_px": size_pc / pc_per_px})
+    env["nebula"] = np.where(has_neb, np.where(neb_bin == 0, "compact", "shell"), "none")
+
+    # Neighbouring (uncatalogued) clusters, clustered as r^-0.8, with similar ages.
+    lam = p["neighbour_base"] + p["neighbour_young"] * np.exp(-t_env / p["neighbour_timescale_myr"])
+    n_nb = rng.poisson(lam)
+    owner = np.repeat(np.arange(n), n_nb)
+    m = owner.size
+    r = R_px * rng.uniform(size=m) ** (1.0 / (2.0 + p["neighbour_slope"]))
+    phi = rng.uniform(0, 2 * np.pi, m)
+    nb_log_age = np.clip(
+        np.log10(t_env[owner] * 10.0 ** rng.normal(0, p["neighbour_age_scatter_dex"], m)) + 6.0,
+        6.0, 10.1,
+    )
+    nb_age = 10.0 ** (nb_log_age - 6.0)
+    nb_z = clusters.draw_metallicity(rng, nb_age, p)
+    nb_ebv = clusters.draw_ebv(rng, nb_age, p)
+    nb_mass_formed = clusters.draw_power_law_mass(
+        rng, np.full(m, p["mass_range"][0]), p["mass_range"][1], p["mass_slope"]
+    )
+    nb_mass = nb_mass_formed * ssp.live_fraction(nb_log_age, nb_z)
+    nb_reff = clusters.draw_reff_pc(rng, nb_mass, p)
+    nb_mags = (
+        ssp.abs_mag_ab(nb_log_age, nb_z) - 2.5 * np.log10(nb_mass_formed / 1e4)[:, None]
+        + dmod + k * p["r_v"] * nb_ebv[:, None]
+    )
+    neighbours = pd.DataFrame(
+        {"cluster": owner, "dx": r * np.cos(phi), "dy": r * np.sin(phi),
+         "a_px": nb_reff / np.sqrt(3.0) / pc_per_px, "log_age": nb_log_age}
+    )
+    env["n_neighbours"] = n_nb
+
+    # Young field stars: blue massive stars and some red supergiants.
+    young = t_env < p["field_star_max_age_myr"]
+    n_st = np.where(young, rng.poisson(rng.uniform(*p["field_star_count"], n)), 0)
+    s_owner = np.repeat(np.arange(n), n_st)
+    ms = s_owner.size
+    rs = R_px * np.sqrt(rng.uniform(size=ms))
+    ps = rng.uniform(0, 2 * np.pi, ms)
+    mv = rng.uniform(*p["field_star_mv_range"], ms)
+    blue = ssp.abs_mag_ab(np.array([6.5]), np.array([0]))[0]
+    blue_vega_col = _vega_colours(blue)
+    red = rng.uniform(size=ms) < 0.2
+    col_vega = np.where(red[:, None], np.asarray(p["rsg_vega_colours"], float), blue_vega_col)
+    st_ebv = env["env_ebv"].to_numpy()[s_owner] * rng.uniform(0.5, 1.0, ms)
+    st_mags = (
+        ssp.mags_from_colours(mv, col_vega) - ssp.vega_minus_ab() + dmod
+        + k * p["r_v"] * st_ebv[:, None]
+    )
+    stars = pd.DataFrame({"cluster": s_owner, "dx": rs * np.cos(ps), "dy": rs * np.sin(ps)})
+    env["n_field_stars"] = n_st
+
+    return env, bg, lanes, nebulae, neb_flux, neighbours, ssp.count_rate(nb_mags), stars, ssp.count_rate(st_mags)
+
+
+def _vega_colours(m_ab: np.ndarray) -> np.ndarray:
+    vega = m_ab + ssp.vega_minus_ab()
+    return np.array([vega[0] - vega[1], vega[1] - vega[2], vega[2] - vega[3], vega[3] - vega[4]])

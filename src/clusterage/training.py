@@ -1,0 +1,300 @@
+"""Train one model of one experiment setting with one seed, and score it.
+
+Resumable: the full training state (weights, optimiser, early-stopping counters, history) is
+saved at the end of epochs to a checkpoint folder, and each epoch's batch order is drawn from
+(seed, epoch) alone. A job killed by Slurm (preemption, time limit, kill -9) and started again
+continues from the last saved epoch and ends exactly where an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from . import __version__, dataset, inputs
+from .atomic import atomic_path, write_json
+from .metrics import scatter
+from .splits import SPLITS, sample_indices, split_indices
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the CNN is shown: the identity of a trained model, shared across figures."""
+
+    channels: str
+    sample: str
+    mask: str = "none"
+    diameter: int = 0
+    shuffled_labels: bool = False
+
+    def __post_init__(self):
+        if self.channels not in inputs.CHANNELS:
+            raise ValueError(f"unknown channels {self.channels!r}")
+        if self.mask not in inputs.MASKS:
+            raise ValueError(f"unknown mask {self.mask!r}")
+
+    @property
+    def occlusion(self) -> str:
+        """'none' for an unmasked model (D = 0 is the same model for inner and outer sweeps)."""
+        return "none" if self.mask == "none" or self.diameter == 0 else f"{self.mask}{self.diameter}"
+
+    @property
+    def name(self) -> str:
+        labels = "shuffled" if self.shuffled_labels else "true"
+        return f"{self.sample}/{self.channels}/{self.occlusion}/{labels}"
+
+
+@dataclass
+class Hyper:
+    """Training hyper-parameters; defaults are the paper's (Table 2, Sect. 3.1)."""
+
+    conv_filters: tuple = (128, 256, 512)
+    dense_units: tuple = (512, 256, 128)
+    learning_rate: float = 1e-6
+    batch_size: int = 32
+    epochs: int = 200
+    patience: int = 30
+    rotations: int = 4
+    flips: bool = False
+    normalisation: str = "instance"
+    precision: str = "float32"
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "Hyper":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(cfg) - known
+        if unknown:
+            raise ValueError(f"unknown training key(s) {sorted(unknown)}; known: {sorted(known)}")
+        cfg = dict(cfg)
+        for key in ("conv_filters", "dense_units"):
+            if key in cfg:
+                cfg[key] = tuple(cfg[key])
+        return cls(**cfg)
+
+
+@dataclass
+class SplitData:
+    x: dict = field(default_factory=dict)
+    y: dict = field(default_factory=dict)
+    rows: dict = field(default_factory=dict)   # row numbers in the dataset
+
+
+def prepare_splits(images, clusters, setting: Setting, sample_range: dict, hyper: Hyper,
+                   split_seed: int, fractions, seed: int) -> SplitData:
+    """Sample, split, build the network input and (for the control) shuffle labels."""
+    log_age = clusters["log_age"].to_numpy(dtype=np.float64)
+    in_sample = sample_indices(log_age, sample_range.get("min_log_age"), sample_range.get("max_log_age"))
+    if len(in_sample) < 10:
+        raise ValueError(f"sample {setting.sample!r} holds only {len(in_sample)} clusters; need at least 10")
+    split = split_indices(len(in_sample), split_seed, fractions)
+    x_all = inputs.prepare(images[in_sample], setting.channels, setting.mask, setting.diameter,
+                           hyper.normalisation)
+    out = SplitData()
+    rng = np.random.default_rng([seed, 7919])
+    for name in SPLITS:
+        pos = split[name]
+        y = log_age[in_sample][pos]
+        if setting.shuffled_labels and name in ("train", "validation"):
+            y = rng.permutation(y)
+        out.x[name] = x_all[pos]
+        out.y[name] = y
+        out.rows[name] = in_sample[pos]
+    return out
+
+
+class _State:
+    """Early-stopping and history state that survives a restart."""
+
+    def __init__(self):
+        self.epoch = 0
+        self.best_val = float("inf")
+        self.best_epoch = 0
+        self.wait = 0
+        self.history: list[dict] = []
+
+
+def _versions() -> dict:
+    import keras
+
+    out = {"python": platform.python_version(), "numpy": np.__version__, "keras": keras.__version__,
+           "backend": keras.backend.backend(), "clusterage": __version__}
+    try:
+        mod = __import__({"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}[out["backend"]])
+        out[out["backend"]] = mod.__version__
+    except Exception:  # a backend without a version attribute is not worth failing a run
+        pass
+    return out
+
+
+def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, seed: int,
+          sample_range: dict | None = None, hyper: Hyper | None = None, split_seed: int = 42,
+          fractions=(0.70, 0.15, 0.15), checkpoint_dir: str | Path | None = None,
+          checkpoint_interval_s: float = 0.0) -> dict:
+    """Train, score and write metrics.json, predictions.csv, history.csv, metadata.json, model.keras."""
+    import keras
+
+    hyper = hyper or Hyper()
+    sample_range = sample_range or {}
+    out_dir = Path(out_dir)
+    ckpt = Path(checkpoint_dir) if checkpoint_dir else out_dir / "checkpoint"
+    t_start = time.perf_counter()
+
+    images, clusters, attrs = dataset.read(dataset_path)
+    data = prepare_splits(images, clusters, setting, sample_range, hyper, split_seed, fractions, seed)
+    del images
+    x_train, y_train = inputs.augment(data.x["train"], data.y["train"], hyper.rotations, hyper.flips)
+    # Targets min-max scaled with the TRAIN set's range, as the authors' code did.
+    y_lo, y_hi = float(data.y["train"].min()), float(data.y["train"].max())
+    span = (y_hi - y_lo) or 1.0
+
+    def scale(y):
+        return ((y - y_lo) / span).astype(np.float32)
+
+    log.info("%s seed %d: %d train (x%d augmented = %d), %d validation, %d test clusters; input %s",
+             setting.name, seed, len(data.y["train"]), len(x_train) // len(data.y["train"]),
+             len(x_train), len(data.y["validation"]), len(data.y["test"]), x_train.shape[1:])
+
+    keras.utils.set_random_seed(seed)
+    if hyper.precision != "float32":
+        keras.mixed_precision.set_dtype_policy(hyper.precision)
+    from .model import build_cnn
+
+    model = build_cnn(x_train.shape[1:], conv_filters=hyper.conv_filters,
+                      dense_units=hyper.dense_units, learning_rate=hyper.learning_rate, seed=seed)
+    state = _State()
+    best_weights = None
+    resume_from = _latest_checkpoint(ckpt)
+    if resume_from is not None:
+        state, best_weights = _load_checkpoint(resume_from, model)
+        log.info("resuming from the checkpoint after epoch %d (best validation loss %.5g at epoch %d)",
+                 state.epoch, state.best_val, state.best_epoch)
+
+    y_train_s, val = scale(y_train), (data.x["validation"], scale(data.y["validation"]))
+    last_save = time.monotonic()
+    t_fit = time.perf_counter()
+    n_epochs_run = 0
+    while state.epoch < hyper.epochs and state.wait < hyper.patience:
+        epoch = state.epoch + 1
+        # Batch order depends on (seed, epoch) only, so a resumed run repeats it exactly.
+        keras.utils.set_random_seed(seed * 100003 + epoch)
+        t0 = time.perf_counter()
+        hist = model.fit(x_train, y_train_s, batch_size=hyper.batch_size, epochs=1, shuffle=True,
+                         validation_data=val, verbose=0)
+        dt = time.perf_counter() - t0
+        n_epochs_run += 1
+        loss, val_loss = float(hist.history["loss"][-1]), float(hist.history["val_loss"][-1])
+        state.history.append({"epoch": epoch, "loss": loss, "val_loss": val_loss, "seconds": dt})
+        state.epoch = epoch
+        if val_loss < state.best_val:
+            state.best_val, state.best_epoch, state.wait = val_loss, epoch, 0
+            best_weights = model.get_weights()
+        else:
+            state.wait += 1
+        log.info("epoch %3d/%d  loss %.5f  val_loss %.5f  best %.5f @%d  %.1f s  %.0f img/s",
+                 epoch, hyper.epochs, loss, val_loss, state.best_val, state.best_epoch, dt,
+                 len(x_train) / dt)
+        if time.monotonic() - last_save >= checkpoint_interval_s:
+            _save_checkpoint(ckpt, model, state, best_weights)
+            last_save = time.monotonic()
+    fit_seconds = time.perf_counter() - t_fit
+    if state.wait >= hyper.patience:
+        log.info("early stopping after epoch %d; restoring the best weights of epoch %d",
+                 state.epoch, state.best_epoch)
+    if best_weights is not None:
+        model.set_weights(best_weights)
+
+    # Score every split with predictions scaled back to log age.
+    rows, metrics = [], {"setting": setting.name, "seed": seed}
+    for name in SPLITS:
+        pred = model.predict(data.x[name], batch_size=256, verbose=0).reshape(-1) * span + y_lo
+        metrics[f"scatter_{name}"] = scatter(pred, data.y[name])
+        metrics[f"n_{name}"] = int(len(pred))
+        sel = clusters.iloc[data.rows[name]]
+        rows.append(pd.DataFrame({"galaxy": sel["galaxy"].to_numpy(),
+                                  "cluster_id": sel["cluster_id"].to_numpy(),
+                                  "split": name, "log_age_true": data.y[name],
+                                  "log_age_pred": pred}))
+    metrics.update({"epochs_run": state.epoch, "best_epoch": state.best_epoch,
+                    "best_val_loss": state.best_val})
+    log.info("%s seed %d: scatter train %.3f, validation %.3f, test %.3f dex",
+             setting.name, seed, metrics["scatter_train"], metrics["scatter_validation"],
+             metrics["scatter_test"])
+
+    meta = {
+        "setting": asdict(setting), "setting_name": setting.name, "seed": seed,
+        "hyperparameters": asdict(hyper), "sample_range": sample_range,
+        "split": {"seed": split_seed, "fractions": list(fractions),
+                  **{f"n_{k}": int(len(v)) for k, v in data.y.items()},
+                  "n_train_augmented": int(len(x_train))},
+        "target_scaling": {"min": y_lo, "max": y_hi},
+        "dataset": {"path": str(dataset_path), "content_sha256": attrs.get("content_sha256"),
+                    "data_source": attrs.get("data_source")},
+        "versions": _versions(),
+        "timing": {"total_seconds": time.perf_counter() - t_start, "fit_seconds": fit_seconds,
+                   "epochs_this_process": n_epochs_run,
+                   "train_images_per_second": n_epochs_run * len(x_train) / fit_seconds if n_epochs_run else None},
+        "parameters": int(model.count_params()),
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out_dir / "model.keras") as tmp:
+        model.save(tmp)
+    with atomic_path(out_dir / "predictions.csv") as tmp:
+        pd.concat(rows, ignore_index=True).to_csv(tmp, index=False)
+    with atomic_path(out_dir / "history.csv") as tmp:
+        pd.DataFrame(state.history).to_csv(tmp, index=False)
+    write_json(out_dir / "metadata.json", meta)
+    write_json(out_dir / "metrics.json", metrics)  # last: its presence means the run is whole
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return metrics
+
+
+def _save_checkpoint(ckpt: Path, model, state: _State, best_weights) -> None:
+    """Write epoch-N/ whole, then point ``latest`` at it; a kill at any moment leaves a valid one."""
+    target = ckpt / f"epoch-{state.epoch:04d}"
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    model.save(target / "model.keras")
+    if best_weights is not None:
+        np.savez(target / "best.npz", *best_weights)
+    (target / "state.json").write_text(json.dumps(vars(state)))
+    with atomic_path(ckpt / "latest") as tmp:
+        Path(tmp).write_text(target.name)
+    for old in ckpt.glob("epoch-*"):
+        if old != target:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _latest_checkpoint(ckpt: Path) -> Path | None:
+    pointer = ckpt / "latest"
+    if not pointer.exists():
+        return None
+    path = ckpt / pointer.read_text().strip()
+    return path if (path / "state.json").exists() else None
+
+
+def _load_checkpoint(path: Path, model):
+    import keras
+
+    saved = keras.models.load_model(path / "model.keras")
+    model.set_weights(saved.get_weights())
+    # Carry the optimiser's moments and step count over, so the update sequence continues.
+    model.optimizer.build(model.trainable_variables)
+    for var, value in zip(model.optimizer.variables, saved.optimizer.variables):
+        var.assign(value)
+    state = _State()
+    vars(state).update(json.loads((path / "state.json").read_text()))
+    best = None
+    if (path / "best.npz").exists():
+        with np.load(path / "best.npz") as npz:
+            best = [npz[f"arr_{i}"] for i in range(len(npz.files))]
+    return state, best

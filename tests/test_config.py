@@ -1,0 +1,72 @@
+"""Config validation: a wrong key or value stops the run before any job, naming the key."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clusterage import plan
+from conftest import REPO
+
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+
+
+def dry_run(tmp_path, config: dict, *extra):
+    cfg = tmp_path / "cfg.yaml"
+    cfg.write_text(yaml.safe_dump(config))
+    return subprocess.run([SNAKEMAKE, "-n", "--directory", str(REPO), "--snakefile",
+                           str(REPO / "Snakefile"), "--configfile", str(cfg), *extra],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_default_config_plans_the_demo():
+    out = subprocess.run([SNAKEMAKE, "-n", "--directory", str(REPO)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "train" in out.stdout and "synthetic_galaxy" in out.stdout
+
+
+@pytest.mark.parametrize("config, needle", [
+    ({"trainig": {"epochs": 3}}, "trainig"),
+    ({"training": {"epochs": 0}}, "epochs"),
+    ({"synthetic": {"env_strength": 1.5}}, "env_strength"),
+    ({"synthetic": {"scale": -1}}, "scale"),
+    ({"data": {"galaxies": ["ngc9999"]}}, "ngc9999"),
+    ({"cases": [{"name": "x", "channels": "rgb", "sample": "full", "mask": "none"}]}, "rgb"),
+    ({"cases": [{"name": "x", "channels": "five_band", "sample": "young", "mask": "none"}]}, "young"),
+    ({"cases": [{"name": "big", "channels": "five_band", "sample": "full", "mask": "inner",
+                 "diameters": [200]}]}, "diameter 200"),
+    ({"seeds": 0}, "seeds"),
+])
+def test_bad_config_stops_before_any_job_and_names_the_key(tmp_path, config, needle):
+    out = dry_run(tmp_path, config)
+    assert out.returncode != 0
+    message = out.stdout + out.stderr
+    assert needle in message, message[-2000:]
+    assert "Job stats" not in message
+
+
+def test_unmasked_model_is_shared_by_every_sweep():
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["cases"] = [
+        {"name": "inner", "channels": "white_light", "sample": "full", "mask": "inner", "diameters": [0, 12]},
+        {"name": "outer", "channels": "white_light", "sample": "full", "mask": "outer", "diameters": [0, 12]},
+        {"name": "plain", "channels": "white_light", "sample": "full", "mask": "none"},
+    ]
+    jobs = plan.build(config)
+    assert sorted(jobs) == ["full/white_light/inner12/true", "full/white_light/none/true",
+                            "full/white_light/outer12/true"]
+
+
+def test_a_shared_setting_with_conflicting_training_is_refused():
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["cases"] = [
+        {"name": "a", "channels": "five_band", "sample": "full", "mask": "none"},
+        {"name": "b", "channels": "five_band", "sample": "full", "mask": "none",
+         "training": {"epochs": 3}},
+    ]
+    with pytest.raises(plan.ConfigError, match="'a' and 'b' share the setting"):
+        plan.build(config)

@@ -1,0 +1,148 @@
+"""The workflow on a real Slurm cluster: profiles/slurm through sbatch, sacct and a (fake) GPU.
+
+A one-node cluster is started by .ci/slurm/start.sh (root and Debian's apt needed; CI has both).
+The tiny configuration runs once through the profile; the tests then read Slurm's own accounting
+to check that every training was a Slurm job that asked for a GPU, that one training made to fail
+was retried, and that the workflow's final outputs are complete.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+START = REPO / ".ci" / "slurm" / "start.sh"
+# Upper bound for the whole Slurm run (the tiny chain takes about 2-3 minutes here). The plugin
+# can wait forever when its status checks fail; SIGINT is what stops it (SIGTERM does not).
+RUN_BOUND_S = 420
+
+pytestmark = pytest.mark.slurm
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """Start (or find running) the CI Slurm cluster; skip, saying why, where it cannot run."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root: .ci/slurm/start.sh installs and starts the Slurm daemons")
+    if shutil.which("apt-get") is None and shutil.which("slurmctld") is None:
+        pytest.skip("needs Debian's apt-get to install Slurm (or Slurm already installed)")
+    try:
+        proc = subprocess.run([str(START)], capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        pytest.skip(f"{START} did not finish in 900 s")
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        pytest.skip(f"could not start a Slurm cluster ({START}, exit {proc.returncode}):\n{tail}")
+    return True
+
+
+def ci_profile(workdir: Path) -> Path:
+    """profiles/slurm with test-size numbers only: this node has 2 cores and one fake GPU."""
+    profile = yaml.safe_load((REPO / "profiles" / "slurm" / "config.yaml").read_text())
+    assert profile["set-resources"]["train"]["gpu"] == 1, "the profile itself must ask for the GPU"
+    profile["set-resources"]["train"].update(cpus_per_gpu=1, mem_mb=3000, runtime=15)
+    profile["default-resources"]["slurm_partition"] = "debug"
+    profile["slurm-init-seconds-before-status-checks"] = 2
+    profile["latency-wait"] = 5
+    out = workdir / "profile-ci"
+    out.mkdir()
+    (out / "config.yaml").write_text(yaml.safe_dump(profile))
+    return out
+
+
+def planned_jobs(workdir: Path, env: dict) -> dict[str, int]:
+    """Job counts per rule from a dry run (Snakemake's "Job stats" table)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "tests/configs/tiny.yaml"],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    counts = dict(re.findall(r"^(\w+)\s+(\d+)$", proc.stdout + proc.stderr, flags=re.M))
+    return {rule: int(n) for rule, n in counts.items()}
+
+
+@pytest.fixture(scope="module")
+def slurm_run(slurm_cluster, tmp_path_factory):
+    """The tiny workflow, once, through the Slurm profile, with one training made to fail once."""
+    workdir = tmp_path_factory.mktemp("slurm-workflow")
+    for name in ("Snakefile", "workflow", "config"):
+        src = REPO / name
+        (shutil.copytree if src.is_dir() else shutil.copy2)(src, workdir / name)
+    (workdir / "tests").mkdir()
+    shutil.copytree(REPO / "tests" / "configs", workdir / "tests" / "configs")
+    profile = ci_profile(workdir)
+    marker = workdir / "fail-once.marker"
+    marker.write_text("the first training that sees this file fails once\n")
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+               CLUSTERAGE_FAIL_ONCE=str(marker))
+    plan = planned_jobs(workdir, env)
+    cmd = ["timeout", "-s", "INT", "-k", "30", str(RUN_BOUND_S),
+           sys.executable, "-m", "snakemake", "--profile", str(profile),
+           "--configfile", "tests/configs/tiny.yaml"]
+    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True,
+                          timeout=RUN_BOUND_S + 60)
+    log = proc.stdout + proc.stderr
+    (workdir / "snakemake-slurm.log").write_text(log)
+    found = re.search(r"SLURM run ID: (\S+)", log)
+    run_id = found.group(1) if found else None
+    yield dict(proc=proc, log=log, workdir=workdir, run_id=run_id, plan=plan, marker=marker,
+               env=env)
+    if run_id:  # leave no job of this run behind, whatever happened
+        subprocess.run(["scancel", "--name", run_id], capture_output=True, timeout=30)
+
+
+def sacct_jobs(run_id: str) -> list[dict[str, str]]:
+    """This run's Slurm jobs as accounted by slurmdbd: one row per job allocation."""
+    fields = ["JobID", "Comment", "ReqTRES", "State"]
+    proc = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-S", "now-1days", "--name", run_id, "-o", ",".join(fields)],
+        capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [dict(zip(fields, line.split("|"))) for line in proc.stdout.splitlines() if line]
+
+
+def test_workflow_completes_through_slurm(slurm_run):
+    proc, workdir = slurm_run["proc"], slurm_run["workdir"]
+    assert proc.returncode == 0, (
+        f"snakemake --profile exited {proc.returncode} (124 = stopped at {RUN_BOUND_S} s);"
+        f" log tail:\n{slurm_run['log'][-4000:]}")
+    results = workdir / "results-tiny"
+    table = results / "tables" / "scatter.csv"
+    assert table.is_file() and len(table.read_text().splitlines()) > 1, table
+    figures = sorted((results / "figures").glob("*.png"))
+    assert figures and all(f.stat().st_size > 1000 for f in figures), figures
+    # Nothing left to do: every output of the workflow is present and up to date.
+    again = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "tests/configs/tiny.yaml"],
+        cwd=workdir, env=slurm_run["env"], capture_output=True, text=True, timeout=300)
+    assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
+
+
+def test_every_training_is_a_slurm_job_with_one_gpu(slurm_run):
+    assert slurm_run["run_id"], "no 'SLURM run ID' in the log: did the slurm executor run?"
+    jobs = sacct_jobs(slurm_run["run_id"])
+    assert jobs, f"sacct knows no job named {slurm_run['run_id']}"
+    # Only `train` goes to Slurm: every other rule is a local rule.
+    assert {j["Comment"].split("_wildcards_")[0] for j in jobs} == {"rule_train"}, jobs
+    for j in jobs:
+        assert "gres/gpu=1" in j["ReqTRES"].split(","), f"job without a GPU request: {j}"
+    completed = {j["Comment"] for j in jobs if j["State"] == "COMPLETED"}
+    assert len(completed) == slurm_run["plan"]["train"], (completed, slurm_run["plan"])
+    metrics = list((slurm_run["workdir"] / "results-tiny").rglob("metrics.json"))
+    assert len(metrics) == slurm_run["plan"]["train"], metrics
+
+
+def test_failed_training_is_retried_and_succeeds(slurm_run):
+    assert not slurm_run["marker"].exists(), "no training ever ran the fail-once hook"
+    jobs = sacct_jobs(slurm_run["run_id"])
+    failed = [j for j in jobs if j["State"] == "FAILED"]
+    assert len(failed) == 1, f"expected exactly one failed attempt: {jobs}"
+    again = [j for j in jobs if j["Comment"] == failed[0]["Comment"] and j["State"] == "COMPLETED"]
+    assert again and int(again[0]["JobID"]) > int(failed[0]["JobID"]), jobs

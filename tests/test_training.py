@@ -1,0 +1,109 @@
+"""Training: outputs of a run, and a killed run that resumes to the same result."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clusterage import dataset
+from clusterage.training import Hyper, Setting
+
+TINY = dict(conv_filters=[4, 4, 4], dense_units=[8], learning_rate=3e-3, batch_size=16,
+            epochs=8, patience=20, rotations=4)
+
+
+def make_dataset(path: Path, n=120, size=32, seed=0):
+    """Cutouts whose brightness profile width tracks age, so a CNN can learn something."""
+    rng = np.random.default_rng(seed)
+    log_age = rng.uniform(6, 10, n)
+    yy, xx = np.mgrid[:size, :size] - size // 2
+    r2 = (yy**2 + xx**2)[None, :, :, None]
+    width = (1 + (log_age - 6))[:, None, None, None]
+    colour = np.linspace(1, 2, 5)[None, None, None, :] ** ((log_age - 8)[:, None, None, None])
+    images = (np.exp(-r2 / (2 * width**2)) * colour + 0.05 * rng.standard_normal((n, size, size, 5)))
+    clusters = pd.DataFrame({"galaxy": "ngc628c", "cluster_id": np.arange(n), "log_age": log_age,
+                             "x": 0.0, "y": 0.0, "ra": 0.0, "dec": 0.0, "cluster_class": 1,
+                             "distance_mpc": 9.84})
+    dataset.write(path, images.astype(np.float32), clusters, source="test",
+                  filters={"ngc628c": ["F275W", "F336W", "F438W", "F555W", "F814W"]})
+    return path
+
+
+RUNNER = """
+import sys, json
+from clusterage.training import train, Setting, Hyper
+args = json.loads(sys.argv[1])
+train(args["data"], args["out"], Setting("five_band", "full", "inner", 4), seed=3,
+      hyper=Hyper.from_config(args["hyper"]), checkpoint_dir=args["ckpt"])
+"""
+
+
+def run(tmp_path, name, hyper, wait_for_epoch=None):
+    args = {"data": str(tmp_path / "d.h5"), "out": str(tmp_path / name),
+            "ckpt": str(tmp_path / f"{name}-ckpt"), "hyper": hyper}
+    env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS="1", TF_NUM_INTRAOP_THREADS="1",
+               TF_NUM_INTEROP_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.Popen([sys.executable, "-c", RUNNER, json.dumps(args)], env=env,
+                            stderr=subprocess.PIPE, text=True)
+    if wait_for_epoch is None:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err[-3000:]
+        return Path(args["out"])
+    latest = Path(args["ckpt"]) / "latest"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and proc.poll() is None:
+        if latest.exists() and latest.read_text().strip() >= f"epoch-{wait_for_epoch:04d}":
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "training ended before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    return Path(args["out"])
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("train")
+    make_dataset(tmp / "d.h5")
+    return tmp
+
+
+def test_a_run_writes_scored_predictions_history_and_metadata(tiny_data):
+    out = run(tiny_data, "plain", TINY)
+    metrics = json.loads((out / "metrics.json").read_text())
+    meta = json.loads((out / "metadata.json").read_text())
+    pred = pd.read_csv(out / "predictions.csv")
+    hist = pd.read_csv(out / "history.csv")
+    assert set(pred["split"]) == {"train", "validation", "test"}
+    assert {"galaxy", "cluster_id", "log_age_true", "log_age_pred"} <= set(pred.columns)
+    assert meta["split"]["n_train"] == 84 and meta["split"]["n_train_augmented"] == 336
+    assert meta["seed"] == 3 and meta["hyperparameters"]["conv_filters"] == [4, 4, 4]
+    assert meta["versions"]["keras"] and meta["dataset"]["content_sha256"]
+    assert len(hist) == metrics["epochs_run"] == 8
+    test = pred[pred["split"] == "test"]
+    recomputed = 1.49 * np.median(np.abs(test["log_age_pred"] - test["log_age_true"]))
+    assert metrics["scatter_test"] == pytest.approx(recomputed)
+    # The planted signal is learnable: the model beats the train-mean null predictor.
+    null = 1.49 * np.median(np.abs(test["log_age_true"] - pred[pred["split"] == "train"]["log_age_true"].mean()))
+    assert metrics["scatter_test"] < null
+    assert not (tiny_data / "plain-ckpt").exists(), "the checkpoint is removed after success"
+
+
+def test_killed_run_resumes_from_its_last_epoch_to_the_same_metrics(tiny_data):
+    hyper = dict(TINY, epochs=12)
+    reference = json.loads((run(tiny_data, "whole", hyper) / "metrics.json").read_text())
+    killed = run(tiny_data, "resumed", hyper, wait_for_epoch=5)
+    assert not (killed / "metrics.json").exists()
+    run(tiny_data, "resumed", hyper)
+    resumed = json.loads((killed / "metrics.json").read_text())
+    meta = json.loads((killed / "metadata.json").read_text())
+    assert meta["timing"]["epochs_this_process"] < 12, "the second process resumed, not restarted"
+    for key in ("scatter_train", "scatter_validation", "scatter_test", "best_epoch"):
+        assert resumed[key] == pytest.approx(reference[key], rel=1e-5), key

@@ -1,0 +1,13 @@
+"""Simulate one galaxy of the synthetic survey in the real MAST layout."""
+from pathlib import Path
+
+from clusterage.logs import to_file
+
+to_file(snakemake.log[0])
+
+from clusterage.mast import GalaxyFiles  # noqa: E402
+from clusterage.synthetic import write_galaxy  # noqa: E402
+
+galaxy = snakemake.wildcards.galaxy
+files = GalaxyFiles.from_config(galaxy, None, snakemake.params.layout)
+write_galaxy(Path("resources/synthetic"), galaxy, dict(snakemake.params.synthetic), files)

@@ -1,0 +1,36 @@
+"""Train and score one model: one (setting, seed) of the grid."""
+import os
+
+from clusterage.logs import to_file
+
+to_file(snakemake.log[0])
+# Test hook (tests/test_slurm.py): fail this job once, to prove that Slurm jobs are retried. The
+# marker is removed by the first job that sees it, so exactly one attempt fails.
+if marker := os.environ.get("CLUSTERAGE_FAIL_ONCE"):
+    try:
+        os.remove(marker)
+    except FileNotFoundError:
+        pass
+    else:
+        raise SystemExit(f"CLUSTERAGE_FAIL_ONCE: removed {marker} and failed this attempt on purpose")
+# One job per core: keep each job's math libraries to the threads Snakemake gave it.
+for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ[var] = str(snakemake.threads)
+os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+
+from pathlib import Path  # noqa: E402
+
+from clusterage.training import Hyper, Setting, train  # noqa: E402
+
+job = snakemake.params.job
+train(
+    snakemake.input[0],
+    Path(snakemake.output.metrics).parent,
+    Setting(**job["setting"]),
+    seed=int(snakemake.wildcards.seed),
+    sample_range=job["sample_range"],
+    hyper=Hyper.from_config(job["hyper"]),
+    split_seed=snakemake.params.split["seed"],
+    fractions=snakemake.params.split["fractions"],
+    checkpoint_dir=snakemake.params.checkpoint,
+)
