@@ -14,7 +14,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
 def copy_workflow(dest: Path) -> Path:
-    for item in ("Snakefile", "workflow", "config", "tests/configs"):
+    for item in ("Snakefile", "workflow", "config", "envs", "tests/configs"):
         src = REPO / item
         if src.is_dir():
             shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__"))

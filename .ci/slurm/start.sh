@@ -2,9 +2,11 @@
 # Start a real one-node Slurm cluster (Debian's Slurm, munge, slurmdbd + MariaDB, one fake GPU) on
 # this machine, so the workflow's Slurm profile can be tested through real sbatch/sacct.
 # Needs root and Debian's apt. Idempotent: what already runs is left alone. Every wait is bounded.
-# Exit status: 0 = cluster up and a --gpus=1 job ran; 2 = cannot run here (not root, no apt-get);
-# 1 = something failed (the message says which daemon, and its log is printed).
+# Exit status: 0 = cluster up and a --gpus=1 job ran; 2 = cannot run here (not root, no apt-get,
+# packages not installable); 1 = something failed (the message says which daemon; its log is shown).
 # Stop it with .ci/slurm/stop.sh.
+# For throwaway CI machines: it overwrites /etc/slurm/{slurm,gres,slurmdbd}.conf and adds a MariaDB
+# drop-in (no TCP listener). Do not run it on a machine that has a Slurm or MariaDB of its own.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 packages=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server)
@@ -38,9 +40,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   command -v apt-get >/dev/null || cannot "apt-get not found (needs Debian/Ubuntu) to install: ${missing[*]}"
   say "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  timeout 300 apt-get update -q >&2 || die "apt-get update failed"
+  timeout 300 apt-get update -q >&2 || cannot "apt-get update failed (no network or repositories?)"
   timeout 600 apt-get install -y -q --no-install-recommends "${missing[@]}" >&2 \
-    || die "apt-get install ${missing[*]} failed"
+    || cannot "apt-get install ${missing[*]} failed"
 fi
 install -d /var/log/slurm /var/lib/slurm/slurmctld /var/lib/slurm/slurmd /etc/slurm
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .metrics import predictive_power, relative_error
+from .metrics import predictive_power, relative_error, scatter
 from .plan import build, case_settings, cases, run_dir, seeds
 from .splits import SPLITS
 
@@ -28,30 +28,121 @@ def _read_json(path: Path):
         return None
 
 
+def expected_runs(config: dict) -> pd.DataFrame:
+    """Every (case, diameter, seed) the grid asks for, with its setting and run folder."""
+    results = config.get("results", "results")
+    build(config)  # validates the grid
+    rows = []
+    for case_name, case in cases(config).items():
+        for setting in case_settings(case_name, case):
+            for seed in seeds(config):
+                rows.append({"case": case_name, "setting": setting.name, "channels": setting.channels,
+                             "sample": setting.sample, "mask": case["mask"],
+                             "diameter": setting.diameter,
+                             "shuffled_labels": setting.shuffled_labels, "seed": seed,
+                             "run_dir": run_dir(results, setting.name, seed)})
+    return pd.DataFrame(rows)
+
+
 def collect(config: dict) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Per-seed metrics of every (case, diameter) that exists, the tidy table, missing runs."""
     results = config.get("results", "results")
-    build(config)  # validates the grid
     expected = seeds(config)
     per_seed, missing = [], []
-    for case_name, case in cases(config).items():
-        for setting in case_settings(case_name, case):
-            for seed in expected:
-                path = Path(run_dir(results, setting.name, seed)) / "metrics.json"
-                m = _read_json(path)
-                if m is None:
-                    missing.append(str(path))
-                    continue
-                per_seed.append({"case": case_name, "channels": setting.channels,
-                                 "sample": setting.sample, "mask": case["mask"],
-                                 "diameter": setting.diameter,
-                                 "shuffled_labels": setting.shuffled_labels, "seed": seed,
-                                 **{s: m[f"scatter_{s}"] for s in SPLITS}})
+    for run in expected_runs(config).to_dict("records"):
+        path = Path(run["run_dir"]) / "metrics.json"
+        m = _read_json(path)
+        if m is None:
+            missing.append(str(path))
+            continue
+        per_seed.append({k: run[k] for k in ("case", "channels", "sample", "mask", "diameter",
+                                             "shuffled_labels", "seed")}
+                        | {s: m[f"scatter_{s}"] for s in SPLITS})
     nulls = {}
     for sample in {c["sample"] for c in config["cases"]}:
         nulls[sample] = _read_json(Path(results) / "null" / f"{sample}.json")
-    per_seed = pd.DataFrame(per_seed)
+    per_seed = pd.DataFrame(per_seed, columns=["case", "channels", "sample", "mask", "diameter",
+                                               "shuffled_labels", "seed", *SPLITS])
     return per_seed, tidy(config, per_seed, nulls, len(expected)), missing
+
+
+def missing_runs(config: dict) -> pd.DataFrame:
+    """One row per (setting, seed) without a finished run, with the cases that wait for it."""
+    runs = expected_runs(config)
+    if not len(runs):
+        return pd.DataFrame(columns=MISSING_COLUMNS)
+    done = runs["run_dir"].map(lambda d: (Path(d) / "metrics.json").is_file())
+    todo = runs[~done]
+    out = (todo.groupby(["setting", "seed", "run_dir"], sort=False)["case"]
+           .agg(lambda c: " ".join(sorted(set(c)))).reset_index()
+           .rename(columns={"case": "cases"}))
+    return out[MISSING_COLUMNS]
+
+
+MISSING_COLUMNS = ["setting", "seed", "run_dir", "cases"]
+
+GROUP_COLUMNS = ["case", "channels", "sample", "mask", "diameter", "shuffled_labels", "group",
+                 "split", "scatter_mean", "scatter_std", "n_seeds", "n_seeds_expected", "complete",
+                 "n_clusters", "null_scatter", "predictive_power", "relative_error_pct"]
+
+
+def subsamples(config: dict) -> dict[str, list[str]]:
+    """Galaxy groups (paper: near and far) restricted to the galaxies of the data."""
+    groups = config.get("subsamples") or {}
+    present = set(config.get("data", {}).get("galaxies", [])) or None
+    return {name: [g for g in gals if present is None or g in present] for name, gals in groups.items()}
+
+
+def _group_scores(predictions: pd.DataFrame, groups: dict[str, list[str]], split: str) -> dict:
+    """Scatter of one run's predictions per galaxy group, and the null scatter of the group.
+
+    The null predictor is the run's train-set mean log age (the same for every model of a
+    sample, and unchanged by shuffling the labels), scored on the group's clusters only.
+    """
+    train_mean = float(predictions.loc[predictions["split"] == "train", "log_age_true"].mean())
+    sel = predictions[predictions["split"] == split]
+    out = {}
+    for name, galaxies in groups.items():
+        g = sel[sel["galaxy"].isin(galaxies)]
+        if len(g):
+            out[name] = (scatter(g["log_age_pred"], g["log_age_true"]),
+                         scatter(np.full(len(g), train_mean), g["log_age_true"]), len(g))
+    return out
+
+
+def group_table(config: dict, split: str = "test") -> pd.DataFrame:
+    """Paper Fig. 7's numbers: each (case, diameter) scored per galaxy group, mean over seeds.
+
+    Built from the runs' per-cluster predictions, so no extra model is trained.
+    """
+    groups = subsamples(config)
+    n_expected = len(seeds(config))
+    cache: dict[str, dict] = {}
+    per_run = []
+    for run in expected_runs(config).to_dict("records"):
+        path = Path(run["run_dir"]) / "predictions.csv"
+        if run["run_dir"] not in cache:
+            try:
+                cache[run["run_dir"]] = _group_scores(pd.read_csv(path), groups, split)
+            except (OSError, pd.errors.ParserError, KeyError):
+                cache[run["run_dir"]] = None
+        scores = cache[run["run_dir"]]
+        for group, (s, b, n) in (scores or {}).items():
+            per_run.append({**run, "group": group, "scatter": s, "null": b, "n": n})
+    rows = []
+    if per_run:
+        df = pd.DataFrame(per_run)
+        keys = ["case", "channels", "sample", "mask", "diameter", "shuffled_labels", "group"]
+        for key, g in df.groupby(keys, sort=False):
+            values = g["scatter"].to_numpy(float)
+            mean, b = float(values.mean()), float(g["null"].iloc[0])
+            rows.append({**dict(zip(keys, key)), "split": split, "scatter_mean": mean,
+                         "scatter_std": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
+                         "n_seeds": len(values), "n_seeds_expected": n_expected,
+                         "complete": len(values) == n_expected, "n_clusters": int(g["n"].iloc[0]),
+                         "null_scatter": b, "predictive_power": float(predictive_power(b, mean)),
+                         "relative_error_pct": float(relative_error(b, mean))})
+    return pd.DataFrame(rows, columns=GROUP_COLUMNS)
 
 
 def tidy(config: dict, per_seed: pd.DataFrame, nulls: dict, n_expected: int) -> pd.DataFrame:
@@ -90,8 +181,8 @@ def tidy(config: dict, per_seed: pd.DataFrame, nulls: dict, n_expected: int) -> 
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def write_tables(config: dict, table_path, per_seed_path) -> pd.DataFrame:
-    """Write the tidy table and the per-seed table; log what is missing."""
+def write_tables(config: dict, table_path, per_seed_path, missing_path=None, groups_path=None) -> pd.DataFrame:
+    """Write the tidy table, the per-seed table and, if asked, missing runs and group scores."""
     import logging
 
     from .atomic import atomic_path
@@ -108,5 +199,13 @@ def write_tables(config: dict, table_path, per_seed_path) -> pd.DataFrame:
         per_seed.to_csv(tmp, index=False)
     with atomic_path(table_path) as tmp:
         table.to_csv(tmp, index=False, float_format="%.5g")
+    if missing_path is not None:
+        with atomic_path(missing_path) as tmp:
+            missing_runs(config).to_csv(tmp, index=False)
+    if groups_path is not None:
+        groups = group_table(config)
+        with atomic_path(groups_path) as tmp:
+            groups.to_csv(tmp, index=False, float_format="%.5g")
+        log.info("group table: %d rows (groups %s)", len(groups), sorted(subsamples(config)))
     log.info("scatter table: %d rows, %d runs, %d missing", len(table), len(per_seed), len(missing))
     return table

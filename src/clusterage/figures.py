@@ -1,10 +1,15 @@
-"""Figures from the aggregated scatter table, ready for a paper (PNG and PDF)."""
+"""The paper's figures from the aggregated tables and the runs' records (PNG and PDF).
+
+Every figure is drawn from what exists: a grid with only some of the paper's cases, or a sweep
+still running, gives the same figure with the missing parts marked, never an error.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -13,16 +18,23 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
+from .galaxies import TABLE1  # noqa: E402
+from .metrics import scatter  # noqa: E402
 
 SPLIT_STYLE = {"train": ("tab:blue", "o"), "validation": ("tab:orange", "s"), "test": ("tab:green", "D")}
-CHANNEL_LABEL = {"five_band": "five-band", "white_light": "white-light"}
+SPLIT_LABEL = {"train": "train", "validation": "validation", "test": "test"}
+CHANNEL_LABEL = {"five_band": "five-filter", "white_light": "white-light"}
+CHANNEL_ORDER = ["five_band", "white_light"]
 MASK_LABEL = {"inner": "inner mask", "outer": "outer mask"}
+GROUP_LINESTYLE = [":", "--", "-.", (0, (5, 1, 1, 1))]
+LOG_AGE = r"$\log(\mathrm{age}/\mathrm{yr})$"
+DIAMETER = r"mask diameter $D$ (pixels)"
 
 
 def _style():
     sns.set_theme(context="paper", style="ticks", font_scale=1.1)
     plt.rcParams.update({"savefig.dpi": 200, "figure.dpi": 100, "axes.spines.top": False,
-                         "axes.spines.right": False})
+                         "axes.spines.right": False, "legend.frameon": False})
 
 
 def save(fig, paths) -> None:
@@ -31,6 +43,31 @@ def save(fig, paths) -> None:
         with atomic_path(path) as tmp:
             fig.savefig(tmp, format=Path(path).suffix.lstrip("."), bbox_inches="tight")
     plt.close(fig)
+
+
+def _placeholder(ax, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, fontsize=10,
+            color="0.35", wrap=True)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for side in ("left", "bottom"):
+        ax.spines[side].set_visible(False)
+
+
+def sample_label(sample: str, ranges: dict | None = None) -> str:
+    """'full sample' or 'no_extremes (7.0 <= log age <= 9.5)' from the config's samples."""
+    r = (ranges or {}).get(sample) or {}
+    lo, hi = r.get("min_log_age"), r.get("max_log_age")
+    if lo is None and hi is None:
+        return "full sample" if sample == "full" else f"sample '{sample}'"
+    bounds = f"{lo:g} ≤ log age" if lo is not None else "log age"
+    bounds += f" ≤ {hi:g}" if hi is not None else ""
+    return f"{sample.replace('_', ' ')} ({bounds})"
+
+
+def _sample_order(samples) -> list[str]:
+    samples = list(dict.fromkeys(samples))
+    return sorted(samples, key=lambda s: (s != "full", s))
 
 
 def case_label(row) -> str:
@@ -46,24 +83,113 @@ def case_label(row) -> str:
     return ", ".join(parts)
 
 
-def sweeps(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows of the mask sweeps, each with the unmasked model as its D = 0 point."""
-    masked = table[table["mask"].isin(["inner", "outer"]) & ~table["shuffled_labels"].astype(bool)]
+def _true(series) -> pd.Series:
+    return series.astype(str).str.lower().isin(["true", "1"])
+
+
+def sweeps(table: pd.DataFrame, extra_keys=(), add_unmasked=True) -> pd.DataFrame:
+    """Rows of the mask sweeps; with ``add_unmasked`` the unmasked model is each sweep's D = 0."""
+    keys = ["channels", "sample", *extra_keys]
+    table = table[table["case"] != "null_predictor"]
+    shuffled = _true(table["shuffled_labels"])
+    masked = table[table["mask"].isin(["inner", "outer"]) & ~shuffled & (table["diameter"] > 0)]
     rows = [masked]
-    unmasked = table[((table["mask"] == "none") | (table["diameter"] == 0))
-                     & (table["case"] != "null_predictor") & ~table["shuffled_labels"].astype(bool)]
-    for (channels, sample, mask), _ in masked.groupby(["channels", "sample", "mask"]):
-        base = unmasked[(unmasked["channels"] == channels) & (unmasked["sample"] == sample)]
-        base = base.drop_duplicates(["split"]).assign(mask=mask, diameter=0)
-        if not (masked[(masked["channels"] == channels) & (masked["sample"] == sample)
-                       & (masked["mask"] == mask)]["diameter"] == 0).any():
-            rows.append(base)
+    if add_unmasked:
+        unmasked = table[(table["diameter"] == 0) & ~shuffled]
+        for mask in ("inner", "outer"):
+            sweep_keys = masked[masked["mask"] == mask][keys].drop_duplicates()
+            base = unmasked.merge(sweep_keys, on=keys)
+            rows.append(base.assign(mask=mask, diameter=0))
     out = pd.concat(rows, ignore_index=True)
-    return out.drop_duplicates(["channels", "sample", "mask", "diameter", "split"])
+    return out.drop_duplicates([*keys, "mask", "diameter", "split"])
+
+
+def _panel_grid(channels, samples, width=4.4, height=3.3):
+    nrow, ncol = max(len(channels), 1), max(len(samples), 1)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(width * ncol, height * nrow), squeeze=False)
+    return fig, axes
+
+
+def _errorbar(ax, x, y, err, complete, colour, marker, label, ls="-"):
+    """A curve with seed error bars; points with fewer seeds than asked get open symbols."""
+    ax.errorbar(x, y, yerr=np.nan_to_num(err), color=colour, ls=ls, lw=1.1, capsize=1.5,
+                elinewidth=0.7, marker=None, label=None)
+    complete = np.asarray(complete, dtype=bool)
+    ax.plot(np.asarray(x)[complete], np.asarray(y)[complete], ls="none", marker=marker, ms=3.5,
+            color=colour)
+    ax.plot(np.asarray(x)[~complete], np.asarray(y)[~complete], ls="none", marker=marker, ms=3.5,
+            mfc="white", color=colour)
+    ax.plot([], [], color=colour, marker=marker, ms=3.5, ls=ls, lw=1.1, label=label)
+
+
+def plot_sweep(table: pd.DataFrame, mask: str, paths, sample_ranges: dict | None = None) -> None:
+    """Paper Fig. 3 (inner) / Fig. 8 (outer): scatter against D per split, null line, power.
+
+    Panels: rows five-filter / white-light, columns one per sample. The right axis carries the
+    predictive power retained, (b_test^2 - s_test^2) / b_test^2.
+    """
+    _style()
+    data = sweeps(table, add_unmasked=(mask == "inner"))
+    data = data[data["mask"] == mask]
+    channels = [c for c in CHANNEL_ORDER if c in set(data["channels"])]
+    samples = _sample_order(data["sample"])
+    fig, axes = _panel_grid(channels, samples)
+    if data.empty:
+        _placeholder(axes[0, 0], f"No {MASK_LABEL[mask]} sweep in this grid yet.")
+        save(fig, paths)
+        return
+    any_incomplete = False
+    for i, ch in enumerate(channels):
+        for j, sample in enumerate(samples):
+            ax = axes[i, j]
+            panel = data[(data["channels"] == ch) & (data["sample"] == sample)]
+            if panel.empty:
+                _placeholder(ax, f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}:\nnot in this grid")
+                continue
+            for split, (colour, marker) in SPLIT_STYLE.items():
+                p = panel[panel["split"] == split].sort_values("diameter")
+                _errorbar(ax, p["diameter"], p["scatter_mean"], p["scatter_std"],
+                          p["complete"].astype(bool), colour, marker, SPLIT_LABEL[split])
+                any_incomplete |= not p["complete"].astype(bool).all()
+            test = panel[panel["split"] == "test"].sort_values("diameter")
+            null = test["null_scatter"].dropna()
+            if len(null):
+                ax.axhline(null.iloc[0], color="black", ls="--", lw=1, label="null predictor (test)")
+            top = np.nanmax([panel["scatter_mean"].max() + np.nan_to_num(panel["scatter_std"]).max(),
+                             null.max() if len(null) else 0])
+            ax.set_ylim(0, 1.12 * top if np.isfinite(top) and top > 0 else 1)
+            ax.set_xlim(-1, data["diameter"].max() * 1.03 + 1)
+            power = ax.twinx()
+            power.plot(test["diameter"], test["predictive_power"], color="0.15", lw=1.4,
+                       marker=".", ms=3)
+            power.set_ylim(-0.05, 1.05)
+            power.spines["right"].set_visible(True)
+            power.spines["top"].set_visible(False)
+            if j == len(samples) - 1:
+                power.set_ylabel("predictive power retained", color="0.15")
+            ax.set_title(f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}", fontsize=10)
+            if i == len(channels) - 1:
+                ax.set_xlabel(DIAMETER if mask == "inner" else "outer-mask diameter $D$ (visible region, pixels)")
+            if j == 0:
+                ax.set_ylabel("scatter (dex)")
+    handles, labels = [], []
+    for ax in axes.flat:
+        for h, lab in zip(*ax.get_legend_handles_labels()):
+            if lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    handles.append(plt.Line2D([], [], color="0.15", lw=1.4, marker="."))
+    labels.append("predictive power retained (right axis)")
+    fig.legend(handles, labels, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 1.0))
+    if any_incomplete:
+        fig.text(0.5, -0.02, "open symbols: fewer seeds than asked (sweep not finished)",
+                 ha="center", va="top", fontsize=8, color="tab:red")
+    fig.tight_layout()
+    save(fig, paths)
 
 
 def plot_scatter_vs_diameter(table: pd.DataFrame, paths) -> None:
-    """Paper Fig. 3 / Fig. 8 style: scatter against mask diameter, null predictor dashed."""
+    """Overview of every mask sweep of the grid, inner and outer, one panel each."""
     _style()
     data = sweeps(table)
     panels = data.groupby(["mask", "channels", "sample"], sort=True)
@@ -71,50 +197,313 @@ def plot_scatter_vs_diameter(table: pd.DataFrame, paths) -> None:
     ncol = min(n, 2)
     nrow = int(np.ceil(n / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.4 * nrow), squeeze=False)
+    if not len(panels):
+        _placeholder(axes[0, 0], "No mask sweep in this grid.")
     for ax, ((mask, channels, sample), panel) in zip(axes.flat, panels):
         for split, (colour, marker) in SPLIT_STYLE.items():
             p = panel[panel["split"] == split].sort_values("diameter")
-            ax.errorbar(p["diameter"], p["scatter_mean"], yerr=p["scatter_std"].fillna(0),
-                        color=colour, marker=marker, ms=4, capsize=2, lw=1.2, label=split)
+            _errorbar(ax, p["diameter"], p["scatter_mean"], p["scatter_std"],
+                      p["complete"].astype(bool), colour, marker, SPLIT_LABEL[split])
             null = p["null_scatter"].dropna()
             if split == "test" and len(null):
-                ax.axhline(null.iloc[0], color="0.3", ls="--", lw=1, label="null predictor (test)")
-        ax.set_title(f"{CHANNEL_LABEL.get(channels, channels)}, {MASK_LABEL[mask]}, sample '{sample}'")
-        ax.set_xlabel("mask diameter D [pixels]")
-        ax.set_ylabel("scatter [dex]")
+                ax.axhline(null.iloc[0], color="black", ls="--", lw=1, label="null predictor (test)")
+        ax.set_title(f"{CHANNEL_LABEL.get(channels, channels)}, {MASK_LABEL[mask]}, {sample_label(sample)}",
+                     fontsize=10)
+        ax.set_xlabel(DIAMETER)
+        ax.set_ylabel("scatter (dex)")
         ax.set_ylim(bottom=0)
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[max(len(panels), 1):]:
         ax.set_visible(False)
     if len(panels):
         handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="upper center", ncol=4, frameon=False,
-                   bbox_to_anchor=(0.5, 1.02))
-    fig.tight_layout(rect=(0, 0, 1, 0.95))
+        fig.legend(handles, labels, loc="lower center", ncol=4, bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout()
     save(fig, paths)
 
 
-def plot_cases(table: pd.DataFrame, paths, split: str = "test") -> None:
-    """Paper Fig. 4 / Fig. 5 style: one bar per case with seed error bars, and the null bar."""
+def _bar_rows(rows: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    r = rows.reset_index(drop=True)
+    colours = {"five_band": "tab:purple", "white_light": "0.6", "": "0.15"}
+    r["colour"] = [colours.get(c, "tab:blue") for c in r["channels"]]
+    r["label"] = labels
+    return r
+
+
+def _draw_bars(ax, r: pd.DataFrame, null: float | None) -> None:
+    """Horizontal bars, first case on top; 'not run' where a bar has no model yet."""
+    y = np.arange(len(r))[::-1]
+    have = r["scatter_mean"].notna().to_numpy()
+    ax.barh(y[have], r.loc[have, "scatter_mean"], xerr=np.nan_to_num(r.loc[have, "scatter_std"]),
+            color=r.loc[have, "colour"], edgecolor="black", linewidth=0.6, capsize=3, height=0.7)
+    tops = (r["scatter_mean"] + np.nan_to_num(r["scatter_std"])).to_numpy(float)
+    if null is not None and np.isfinite(null):
+        tops = np.append(tops, null)
+    xmax = float(np.nanmax(tops)) if np.isfinite(tops).any() else 1.0
+    for yi, (_, row) in zip(y, r.iterrows()):
+        if not np.isfinite(row["scatter_mean"]):
+            ax.text(0.01 * xmax, yi, "not run", va="center", ha="left", fontsize=8, color="tab:red")
+            continue
+        note = f"{row['scatter_mean']:.2f}"
+        if row["case"] != "null_predictor" and not row["complete"]:
+            note += f"  ({row['n_seeds']}/{row['n_seeds_expected']} seeds)"
+        ax.text(row["scatter_mean"] + np.nan_to_num(row["scatter_std"]) + 0.015 * xmax, yi, note,
+                va="center", ha="left", fontsize=8,
+                color="tab:red" if "seeds" in note else "black")
+    if null is not None and np.isfinite(null):
+        ax.axvline(null, color="black", ls="--", lw=0.8)
+    ax.set_yticks(y, r["label"])
+    ax.set_xlim(0, 1.3 * xmax)
+    ax.set_xlabel("test scatter (dex)")
+
+
+def parse_bar(spec: str) -> dict:
+    """'white_light/inner24/shuffled' -> channels, mask, diameter, shuffled_labels."""
+    parts = spec.split("/")
+    channels, occlusion = parts[0], parts[1]
+    shuffled = len(parts) > 2 and parts[2] == "shuffled"
+    mask = "none" if occlusion == "none" else occlusion.rstrip("0123456789")
+    diameter = 0 if mask == "none" else int(occlusion[len(mask):])
+    return {"channels": channels, "mask": mask if diameter else "none", "diameter": diameter,
+            "shuffled_labels": shuffled}
+
+
+def bar_label(number: int, bar: dict) -> str:
+    text = CHANNEL_LABEL[bar["channels"]]
+    text += ", no mask" if bar["diameter"] == 0 else f", {bar['mask']} mask D = {bar['diameter']}"
+    if bar["shuffled_labels"]:
+        text += ", shuffled labels"
+    return f"{number}: {text}"
+
+
+def plot_bar_chart(table: pd.DataFrame, chart: dict, paths, sample_ranges: dict | None = None,
+                   split: str = "test") -> None:
+    """Paper Fig. 4 / Fig. 5: one bar per case with seed error bars, the null predictor last."""
     _style()
     rows = table[table["split"] == split].copy()
     rows["channels"] = rows["channels"].fillna("")
+    rows["shuffled_labels"] = _true(rows["shuffled_labels"])
+    bars = [parse_bar(b) for b in chart["bars"]]
+    samples = list(chart["samples"])
+    height = 0.42 * (len(bars) + 1) + 1.2
+    fig, axes = plt.subplots(1, len(samples), figsize=(5.6 * len(samples), height), squeeze=False,
+                             sharey=False)
+    for k, (ax, sample) in enumerate(zip(axes.flat, samples)):
+        r = rows[rows["sample"] == sample]
+        picked, labels = [], []
+        for n, bar in enumerate(bars, start=1):
+            hit = r[(r["channels"] == bar["channels"]) & (r["diameter"] == bar["diameter"])
+                    & (r["shuffled_labels"] == bar["shuffled_labels"])
+                    & ((r["mask"] == bar["mask"]) | (bar["diameter"] == 0))]
+            picked.append(hit.iloc[0] if len(hit) else pd.Series(
+                {"case": "", "channels": bar["channels"], "scatter_mean": np.nan,
+                 "scatter_std": np.nan, "complete": False, "n_seeds": 0, "n_seeds_expected": 0}))
+            labels.append(bar_label(n, bar))
+        null_rows = r[r["case"] == "null_predictor"]
+        null = float(null_rows["scatter_mean"].iloc[0]) if len(null_rows) else np.nan
+        picked.append(null_rows.iloc[0] if len(null_rows) else pd.Series(
+            {"case": "null_predictor", "channels": "", "scatter_mean": np.nan, "scatter_std": np.nan,
+             "complete": False, "n_seeds": 0, "n_seeds_expected": 1}))
+        labels.append(f"{len(bars) + 1}: null predictor (train-set mean age)")
+        _draw_bars(ax, _bar_rows(pd.DataFrame(picked), labels), null)
+        ax.set_title(sample_label(sample, sample_ranges), fontsize=10)
+        if k > 0:
+            ax.set_yticklabels([])
+    fig.tight_layout()
+    save(fig, paths)
+
+
+def plot_cases(table: pd.DataFrame, paths, split: str = "test", max_points: int = 3) -> None:
+    """Every short case of the grid as a bar (sweeps longer than ``max_points`` are left to the
+    sweep figures), with seed error bars and the null predictor."""
+    _style()
+    rows = table[table["split"] == split].copy()
+    rows["channels"] = rows["channels"].fillna("")
+    points = rows.groupby("case")["diameter"].nunique()
+    rows = rows[rows["case"].map(points) <= max_points]
     rows["label"] = rows.apply(case_label, axis=1)
     rows = rows.drop_duplicates(["sample", "label"])
-    samples = sorted(rows["sample"].unique())
-    fig, axes = plt.subplots(1, len(samples), figsize=(max(4.5, 0.7 * rows["label"].nunique() + 2) * len(samples), 3.8),
+    null_last = rows["case"] == "null_predictor"
+    rows = pd.concat([rows[~null_last], rows[null_last]])
+    samples = _sample_order(rows["sample"]) or ["full"]
+    n_max = max([int((rows["sample"] == s).sum()) for s in samples] + [1])
+    fig, axes = plt.subplots(1, len(samples), figsize=(5.6 * len(samples), 0.42 * n_max + 1.2),
                              squeeze=False)
-    palette = {"five_band": "tab:purple", "white_light": "0.55", "": "0.15"}
     for ax, sample in zip(axes.flat, samples):
-        r = rows[rows["sample"] == sample].reset_index(drop=True)
-        colours = [palette.get(c, "tab:blue") for c in r["channels"]]
-        ax.bar(r.index, r["scatter_mean"], yerr=r["scatter_std"].fillna(0), color=colours,
-               capsize=3, edgecolor="black", linewidth=0.6)
-        for i, row in r.iterrows():
-            if not row["complete"]:
-                ax.text(i, row["scatter_mean"], f"{row['n_seeds']}/{row['n_seeds_expected']}",
-                        ha="center", va="bottom", fontsize=7, color="tab:red")
-        ax.set_xticks(r.index, r["label"], rotation=35, ha="right")
-        ax.set_ylabel(f"{split} scatter [dex]")
-        ax.set_title(f"sample '{sample}'")
+        r = rows[rows["sample"] == sample]
+        if r.empty:
+            _placeholder(ax, "No case with a few diameters in this grid.")
+            continue
+        null = r.loc[r["case"] == "null_predictor", "scatter_mean"]
+        _draw_bars(ax, _bar_rows(r, list(r["label"])), float(null.iloc[0]) if len(null) else None)
+        ax.set_xlabel(f"{split} scatter (dex)")
+        ax.set_title(sample_label(sample), fontsize=10)
+    fig.tight_layout()
+    save(fig, paths)
+
+
+def _binned_median(x, y, bins):
+    idx = np.digitize(x, bins) - 1
+    centres, medians = [], []
+    for i in range(len(bins) - 1):
+        sel = idx == i
+        if sel.sum() >= 3:
+            centres.append(0.5 * (bins[i] + bins[i + 1]))
+            medians.append(np.median(y[sel]))
+    return np.array(centres), np.array(medians)
+
+
+def plot_predictions(runs: list[dict], paths, sample_ranges: dict | None = None,
+                     split: str = "test") -> None:
+    """Paper Fig. 2: predicted vs true, residual vs true (test set), and loss per epoch.
+
+    ``runs``: one dict per column with 'sample', 'setting', 'seed', 'predictions' and
+    'history' (DataFrames as the train rule writes them).
+    """
+    _style()
+    ncol = max(len(runs), 1)
+    fig, axes = plt.subplots(3, ncol, figsize=(4.3 * ncol, 10.5), squeeze=False,
+                             gridspec_kw={"height_ratios": [1.25, 0.8, 0.8]})
+    if not runs:
+        plt.close(fig)
+        fig, ax = plt.subplots(figsize=(6, 3))
+        _placeholder(ax, "No unmasked model finished yet.")
+    for j, run in enumerate(runs):
+        pred = run["predictions"]
+        p = pred[pred["split"] == split]
+        t, y = p["log_age_true"].to_numpy(float), p["log_age_pred"].to_numpy(float)
+        lo = np.floor(min(t.min(), y.min()) * 2) / 2 - 0.1 if len(t) else 5.9
+        hi = np.ceil(max(t.max(), y.max()) * 2) / 2 + 0.1 if len(t) else 10.1
+        alpha = 0.8 if len(t) < 200 else 0.35
+        ax = axes[0, j]
+        ax.scatter(t, y, s=7, alpha=alpha, color="tab:purple", edgecolor="none")
+        ax.plot([lo, hi], [lo, hi], color="black", lw=0.9, ls="--", label="1:1")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"reference (SED) {LOG_AGE}")
+        ax.set_ylabel(f"predicted {LOG_AGE}")
+        ax.set_title(f"{sample_label(run['sample'], sample_ranges)}\n"
+                     f"{run['setting']}, seed {run['seed']}", fontsize=9)
+        ax.text(0.04, 0.96, f"{split} scatter = {scatter(y, t):.2f} dex\nN = {len(t)}",
+                transform=ax.transAxes, va="top", fontsize=9)
+        ax = axes[1, j]
+        resid = y - t
+        ax.scatter(t, resid, s=7, alpha=alpha, color="tab:purple", edgecolor="none")
+        ax.axhline(0, color="black", lw=0.9, ls="--")
+        c, m = _binned_median(t, resid, np.arange(lo, hi + 0.25, 0.25))
+        if len(c):
+            ax.plot(c, m, color="black", lw=1.5, marker="o", ms=3, label="binned median")
+            ax.legend(loc="upper right", fontsize=8)
+        ax.set_xlim(lo, hi)
+        ax.set_xlabel(f"reference (SED) {LOG_AGE}")
+        ax.set_ylabel("residual, predicted − reference (dex)")
+        ax = axes[2, j]
+        h = run["history"]
+        if len(h):
+            ax.plot(h["epoch"], h["loss"], color=SPLIT_STYLE["train"][0], label="training")
+            ax.plot(h["epoch"], h["val_loss"], color=SPLIT_STYLE["validation"][0], label="validation")
+            best = int(h.loc[h["val_loss"].idxmin(), "epoch"])
+            ax.axvline(best, color="0.4", ls=":", lw=1, label=f"best epoch ({best})")
+            positive = h[["loss", "val_loss"]].to_numpy(float)
+            if positive.min() > 0 and positive.max() / positive.min() > 20:
+                ax.set_yscale("log")
+            ax.legend(fontsize=8)
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        else:
+            _placeholder(ax, "no training history")
+        ax.set_xlabel("epoch (passes through the training set)")
+        ax.set_ylabel("MSE loss (scaled log age)")
+    fig.tight_layout()
+    save(fig, paths)
+
+
+def galaxy_names(keys) -> str:
+    return ", ".join(TABLE1[k].name if k in TABLE1 else k for k in keys)
+
+
+def plot_age_histograms(clusters: pd.DataFrame, groups: dict[str, list[str]], paths,
+                        sample_ranges: dict | None = None) -> None:
+    """Paper Fig. 6: log-age distributions of the galaxy groups (near and far)."""
+    _style()
+    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    bins = np.arange(5.95, 10.25, 0.1)
+    colours = ["tab:blue", "tab:red", "tab:green", "tab:orange"]
+    drawn = 0
+    for k, (name, galaxies) in enumerate(groups.items()):
+        sel = clusters[clusters["galaxy"].isin(galaxies)]
+        colour = colours[k % len(colours)]
+        if sel.empty:
+            ax.plot([], [], color=colour, label=f"{name}: no clusters in the data")
+            continue
+        ages = sel["log_age"].to_numpy(float)
+        d = sel["distance_mpc"]
+        dist = f"{d.min():.1f} Mpc" if d.min() == d.max() else f"{d.min():.1f}–{d.max():.1f} Mpc"
+        label = (f"{name}: {galaxy_names(sorted(set(sel['galaxy'])))}\n"
+                 f"{dist}; N = {len(ages)}, mean {ages.mean():.2f}")
+        ax.hist(ages, bins=bins, histtype="step", lw=1.6, color=colour, label=label,
+                ls=GROUP_LINESTYLE[k % len(GROUP_LINESTYLE)] if k else "-")
+        ax.axvline(ages.mean(), color=colour, lw=0.8, ls="--")
+        drawn += 1
+    for sample, r in (sample_ranges or {}).items():
+        for bound in ("min_log_age", "max_log_age"):
+            if (r or {}).get(bound) is not None:
+                ax.axvline(r[bound], color="0.5", lw=0.8, ls=":")
+    if any((r or {}) for r in (sample_ranges or {}).values()):
+        ax.plot([], [], color="0.5", lw=0.8, ls=":", label="age cuts of the restricted sample")
+    if not groups:
+        _placeholder(ax, "No galaxy groups configured ('subsamples').")
+    ax.set_xlabel(f"reference (SED) {LOG_AGE}")
+    ax.set_ylabel("number of clusters")
+    ax.set_xlim(5.9, 10.3)
+    ax.set_ylim(top=ax.get_ylim()[1] * 1.35)  # room for the legend
+    ax.legend(fontsize=8, loc="upper left", ncol=2)
+    fig.tight_layout()
+    save(fig, paths)
+
+
+def plot_group_sweeps(groups: pd.DataFrame, paths, mask: str = "inner",
+                      sample_ranges: dict | None = None) -> None:
+    """Paper Fig. 7: relative error (%) against D, each galaxy group against its own null."""
+    _style()
+    data = sweeps(groups, extra_keys=("group",), add_unmasked=(mask == "inner")) if len(groups) else groups
+    data = data[data["mask"] == mask] if len(data) else data
+    channels = [c for c in CHANNEL_ORDER if c in set(data["channels"])] if len(data) else []
+    samples = _sample_order(data["sample"]) if len(data) else []
+    fig, axes = _panel_grid(channels, samples)
+    if data.empty:
+        _placeholder(axes[0, 0], f"No {MASK_LABEL[mask]} sweep with clusters of the galaxy groups yet.")
+        save(fig, paths)
+        return
+    names = list(dict.fromkeys(data["group"]))
+    for i, ch in enumerate(channels):
+        for j, sample in enumerate(samples):
+            ax = axes[i, j]
+            panel = data[(data["channels"] == ch) & (data["sample"] == sample)]
+            if panel.empty:
+                _placeholder(ax, f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}:\nnot in this grid")
+                continue
+            for k, name in enumerate(names):
+                p = panel[panel["group"] == name].sort_values("diameter")
+                if p.empty:
+                    continue
+                err = 100 * p["scatter_std"] / p["null_scatter"]
+                _errorbar(ax, p["diameter"], p["relative_error_pct"], err, p["complete"].astype(bool),
+                          "black" if k < 2 else f"C{k}", "o" if k % 2 == 0 else "s",
+                          f"{name} (N$_\\mathrm{{test}}$ = {int(p['n_clusters'].iloc[0])}, "
+                          f"null {p['null_scatter'].iloc[0]:.2f} dex)",
+                          ls=GROUP_LINESTYLE[k % len(GROUP_LINESTYLE)])
+            ax.axhline(100, color="0.5", ls="-", lw=1, label="null predictor (100 %)")
+            top = np.nanmax(panel["relative_error_pct"] + 100 * np.nan_to_num(panel["scatter_std"] / panel["null_scatter"]))
+            ax.set_ylim(0, max(115, float(top) * 1.05))
+            ax.set_xlim(-1, data["diameter"].max() * 1.03 + 1)
+            ax.set_title(f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}", fontsize=10)
+            ax.legend(fontsize=7, loc="lower right")
+            if i == len(channels) - 1:
+                ax.set_xlabel(DIAMETER)
+            if j == 0:
+                ax.set_ylabel("relative error (% of null scatter)")
+    if not data["complete"].astype(bool).all():
+        fig.text(0.5, -0.02, "open symbols: fewer seeds than asked (sweep not finished)",
+                 ha="center", va="top", fontsize=8, color="tab:red")
     fig.tight_layout()
     save(fig, paths)

@@ -21,6 +21,7 @@ import pandas as pd
 
 from . import __version__, dataset, inputs
 from .atomic import atomic_path, write_json
+from .fitloop import EpochRunner, epoch_order
 from .metrics import scatter
 from .splits import SPLITS, sample_indices, split_indices
 
@@ -179,7 +180,11 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
         log.info("resuming from the checkpoint after epoch %d (best validation loss %.5g at epoch %d)",
                  state.epoch, state.best_val, state.best_epoch)
 
-    y_train_s, val = scale(y_train), (data.x["validation"], scale(data.y["validation"]))
+    # The arrays become backend tensors once; each epoch is one compiled call (fitloop.py).
+    runner = EpochRunner(model, x_train, scale(y_train), data.x["validation"],
+                         scale(data.y["validation"]), hyper.batch_size)
+    n_train = len(x_train)
+    del x_train
     last_save = time.monotonic()
     t_fit = time.perf_counter()
     n_epochs_run = 0
@@ -188,11 +193,10 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
         # Batch order depends on (seed, epoch) only, so a resumed run repeats it exactly.
         keras.utils.set_random_seed(seed * 100003 + epoch)
         t0 = time.perf_counter()
-        hist = model.fit(x_train, y_train_s, batch_size=hyper.batch_size, epochs=1, shuffle=True,
-                         validation_data=val, verbose=0)
+        loss = runner.train_epoch(epoch_order(seed, epoch, n_train))
+        val_loss = runner.validation_loss()
         dt = time.perf_counter() - t0
         n_epochs_run += 1
-        loss, val_loss = float(hist.history["loss"][-1]), float(hist.history["val_loss"][-1])
         state.history.append({"epoch": epoch, "loss": loss, "val_loss": val_loss, "seconds": dt})
         state.epoch = epoch
         if val_loss < state.best_val:
@@ -202,7 +206,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
             state.wait += 1
         log.info("epoch %3d/%d  loss %.5f  val_loss %.5f  best %.5f @%d  %.1f s  %.0f img/s",
                  epoch, hyper.epochs, loss, val_loss, state.best_val, state.best_epoch, dt,
-                 len(x_train) / dt)
+                 n_train / dt)
         if time.monotonic() - last_save >= checkpoint_interval_s:
             _save_checkpoint(ckpt, model, state, best_weights)
             last_save = time.monotonic()
@@ -216,7 +220,8 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     # Score every split with predictions scaled back to log age.
     rows, metrics = [], {"setting": setting.name, "seed": seed}
     for name in SPLITS:
-        pred = model.predict(data.x[name], batch_size=256, verbose=0).reshape(-1) * span + y_lo
+        # float64 before writing: a float32 column loses digits in the CSV round trip.
+        pred = model.predict(data.x[name], batch_size=256, verbose=0).reshape(-1).astype(np.float64) * span + y_lo
         metrics[f"scatter_{name}"] = scatter(pred, data.y[name])
         metrics[f"n_{name}"] = int(len(pred))
         sel = clusters.iloc[data.rows[name]]
@@ -235,14 +240,14 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
         "hyperparameters": asdict(hyper), "sample_range": sample_range,
         "split": {"seed": split_seed, "fractions": list(fractions),
                   **{f"n_{k}": int(len(v)) for k, v in data.y.items()},
-                  "n_train_augmented": int(len(x_train))},
+                  "n_train_augmented": int(n_train)},
         "target_scaling": {"min": y_lo, "max": y_hi},
         "dataset": {"path": str(dataset_path), "content_sha256": attrs.get("content_sha256"),
                     "data_source": attrs.get("data_source")},
         "versions": _versions(),
         "timing": {"total_seconds": time.perf_counter() - t_start, "fit_seconds": fit_seconds,
                    "epochs_this_process": n_epochs_run,
-                   "train_images_per_second": n_epochs_run * len(x_train) / fit_seconds if n_epochs_run else None},
+                   "train_images_per_second": n_epochs_run * n_train / fit_seconds if n_epochs_run else None},
         "parameters": int(model.count_params()),
     }
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,23 @@ from clusterage import plan as _plan
 from clusterage.mast import GalaxyFiles
 
 
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+# >>> issue 4: a schema error inside a case names the case (not just its index in the list)
+def _case_of_error(config, message):
+    import re
+
+    m = re.search(r"instance\['cases'\]\[(\d+)\]", message)
+    if m and isinstance(config.get("cases"), list) and int(m.group(1)) < len(config["cases"]):
+        case = config["cases"][int(m.group(1))]
+        name = case.get("name", f"#{m.group(1)}") if isinstance(case, dict) else f"#{m.group(1)}"
+        return f"config error in case {name!r} (cases[{m.group(1)}]): "
+    return ""
+
+
+try:
+    validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+except WorkflowError as exc:
+    raise WorkflowError(f"{_case_of_error(config, str(exc))}{exc}") from None
+# <<< issue 4
 
 try:
     PLAN = _plan.build(config)
@@ -23,6 +39,9 @@ RESULTS = config["results"]
 GALAXIES = config["data"]["galaxies"]
 SOURCE = config["data"]["source"]
 DATASET = f"{RESULTS}/dataset/cutouts.h5"
+# The simulated survey lives with the results it feeds: two runs with different synthetic
+# settings (e.g. env_strength 0 and 1) never share or overwrite each other's mosaics.
+SURVEY = f"{RESULTS}/survey"
 SAMPLES = sorted({job.setting.sample for job in PLAN.values()})
 
 wildcard_constraints:
@@ -38,7 +57,7 @@ def data_dir():
     """Local copy of the MAST hlsps/ tree that ingest reads."""
     if config["data"]["local_dir"]:
         return config["data"]["local_dir"]
-    return "resources/synthetic" if SOURCE == "synthetic" else "resources/mast"
+    return SURVEY if SOURCE == "synthetic" else "resources/mast"
 
 
 def galaxy_files(galaxy):
@@ -63,7 +82,7 @@ def synthetic_outputs():
     """Output patterns of rule synthetic_galaxy ({galaxy} left as a wildcard)."""
     files = GalaxyFiles.from_config("{galaxy}", None, config["data"]["layout"])
     rel = files.image_relpaths() + [p for pair in files.catalog_relpaths() for p in pair]
-    return [f"resources/synthetic/{r}" for r in rel]
+    return [f"{SURVEY}/{r}" for r in rel]
 
 
 def train_dir(setting_name, seed):
@@ -94,4 +113,51 @@ def final_outputs():
         f"{RESULTS}/tables/scatter.csv",
         f"{RESULTS}/figures/scatter_vs_diameter.png",
         f"{RESULTS}/figures/cases.png",
+        *report_outputs(),  # issue 4: every figure and table of the paper (defined at the end)
     ]
+
+
+# >>> figures and report (issue 4): inputs of the figure rules, the report's file list.
+SAMPLE_RANGES = {name: dict(r or {}) for name, r in config["samples"].items()}
+BAR_CHARTS = {chart["name"]: chart for chart in config["bar_charts"]}
+
+
+def all_predictions():
+    return [f"{train_dir(name, seed)}/predictions.csv" for name in PLAN for seed in SEEDS]
+
+
+def fig2_runs():
+    """Paper Fig. 2's models: per sample the unmasked five-filter model (else the unmasked
+    white-light one), first seed; samples without an unmasked model are left out."""
+    runs = []
+    for sample in sorted(SAMPLES, key=lambda s: (s != "full", s)):
+        for channels in ("five_band", "white_light"):
+            name = f"{sample}/{channels}/none/true"
+            if name in PLAN:
+                runs.append({"sample": sample, "setting": name, "seed": SEEDS[0],
+                             "dir": train_dir(name, SEEDS[0])})
+                break
+    return runs
+
+
+def fig2_inputs():
+    return {"predictions": [f"{r['dir']}/predictions.csv" for r in fig2_runs()],
+            "history": [f"{r['dir']}/history.csv" for r in fig2_runs()]}
+
+
+def bar_chart_of(wildcards):
+    return BAR_CHARTS[wildcards.chart]
+
+
+def figure_names():
+    return ["scatter_vs_diameter", "cases", "fig2_predictions", "fig3_inner_masks",
+            *BAR_CHARTS, "fig6_age_distributions", "fig7_distance_subsamples", "fig8_outer_masks"]
+
+
+def report_outputs():
+    """Every table and figure (PNG and PDF) the report shows."""
+    tables = [f"{RESULTS}/tables/{t}.csv" for t in ("scatter", "scatter_per_seed",
+                                                     "scatter_by_group", "missing_runs")]
+    figures = [f"{RESULTS}/figures/{n}.{ext}" for n in figure_names() for ext in ("png", "pdf")]
+    return tables + figures
+# <<< figures and report

@@ -16,6 +16,8 @@ rule download_image:
         f"{_download.DOWNLOAD_DIR}/{{image}}",
     wildcard_constraints:
         image=_download.image_wildcard_regex(config),
+    conda:
+        "../../envs/clusterage.yaml"
     log:
         "logs/download/{image}.log",
     script:
@@ -28,6 +30,8 @@ rule download_catalogs:
     wildcard_constraints:
         target="[^/]+",
         camera="[^/]+",
+    conda:
+        "../../envs/clusterage.yaml"
     log:
         _download.catalog_log(config),
     script:

@@ -18,6 +18,8 @@ rule cutouts:
         catalog=config["catalog"],
         size=config["cutout_size"],
         source=SOURCE,
+    conda:
+        "../../envs/clusterage.yaml"
     log:
         f"{RESULTS}/logs/cutouts/{{galaxy}}.log",
     script:
@@ -31,6 +33,8 @@ rule pack_dataset:
     output:
         dataset=DATASET,
         report=f"{RESULTS}/dataset/ingest_report.csv",
+    conda:
+        "../../envs/clusterage.yaml"
     log:
         f"{RESULTS}/logs/pack_dataset.log",
     script:

@@ -8,11 +8,14 @@ localrules:
 rule synthetic_galaxy:
     output:
         synthetic_outputs(),
-        truth="resources/synthetic/synthetic-truth/{galaxy}.csv",
+        truth=f"{SURVEY}/synthetic-truth/{{galaxy}}.csv",
     params:
         synthetic=config["synthetic"],
         layout=config["data"]["layout"],
+        survey=SURVEY,
+    conda:
+        "../../envs/clusterage.yaml"
     log:
-        "resources/synthetic/logs/{galaxy}.log",
+        f"{RESULTS}/logs/synthetic/{{galaxy}}.log",
     script:
         "../scripts/synthetic_galaxy.py"

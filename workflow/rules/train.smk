@@ -16,6 +16,8 @@ rule null_predictor:
     params:
         sample_range=sample_range,
         split=config["split"],
+    conda:
+        "../../envs/clusterage.yaml"
     log:
         f"{RESULTS}/logs/null/{{sample}}.log",
     script:
@@ -35,6 +37,8 @@ rule train:
         job=train_params,
         split=config["split"],
         checkpoint=f"{RESULTS}/checkpoints/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/seed{{seed}}",
+    conda:
+        "../../envs/clusterage.yaml"
     log:
         f"{RESULTS}/logs/train/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/seed{{seed}}.log",
     benchmark:

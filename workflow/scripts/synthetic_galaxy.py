@@ -10,4 +10,4 @@ from clusterage.synthetic import write_galaxy  # noqa: E402
 
 galaxy = snakemake.wildcards.galaxy
 files = GalaxyFiles.from_config(galaxy, None, snakemake.params.layout)
-write_galaxy(Path("resources/synthetic"), galaxy, dict(snakemake.params.synthetic), files)
+write_galaxy(Path(snakemake.params.survey), galaxy, dict(snakemake.params.synthetic), files)

@@ -6,6 +6,7 @@ These are properties of the cluster itself, so they always follow its own age, w
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 
 import numpy as np
@@ -14,14 +15,21 @@ import pandas as pd
 from . import ssp
 
 
-def reference_log_ages(reference_label: str) -> np.ndarray:
-    """The real labels of one galaxy (phangs_reference_ages.csv), in file order."""
-    with (resources.files("clusterage") / "data" / "phangs_reference_ages.csv").open() as fh:
-        t = pd.read_csv(fh)
+def reference_log_ages(reference_label: str | None) -> np.ndarray:
+    """The real labels of one galaxy (phangs_reference_ages.csv, in file order); None: all."""
+    t = _reference_table()
+    if reference_label is None:
+        return t["log_age"].to_numpy(float)
     ages = t.loc[t["galaxy"] == reference_label, "log_age"].to_numpy(float)
     if ages.size == 0:
         raise ValueError(f"phangs_reference_ages.csv: no clusters for galaxy {reference_label!r}")
     return ages
+
+
+@functools.cache
+def _reference_table() -> pd.DataFrame:
+    with (resources.files("clusterage") / "data" / "phangs_reference_ages.csv").open() as fh:
+        return pd.read_csv(fh)
 
 
 def draw_log_ages(rng, reference: np.ndarray, n: int, p: dict) -> np.ndarray:

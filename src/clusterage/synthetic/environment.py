@@ -1,8 +1,8 @@
 """A cluster's surroundings, whose dependence on age is scaled by ``env_strength``.
 
 Every environment property is drawn from an "environment donor": with probability
-``env_strength`` the cluster itself, otherwise a cluster drawn at random from the same galaxy's
-population. The donor's age, mass, reddening and metallicity set the nebula, the neighbours, the
+``env_strength`` the cluster itself, otherwise a cluster of a donor population drawn like the
+real one (by default from the ages of the whole reference sample; see survey._donor_pool). The donor's age, mass, reddening and metallicity set the nebula, the neighbours, the
 field stars, the background and the dust lanes. At ``env_strength = 0`` the surroundings of every
 cluster therefore follow one distribution whatever its own age (and mass, which correlates with
 age through the detection limit); at 1 the age dependences of the recipe hold.
@@ -21,21 +21,26 @@ _REGION_COLOURS = ("young_constSFR_100Myr", "disk_constSFR_10Gyr", "bulge_SSP_10
                    "disk_constSFR_10Gyr")
 
 
-def choose_donors(rng, pop: pd.DataFrame, p: dict) -> pd.DataFrame:
-    """Environment age, mass, reddening and metallicity per cluster, and which are interlopers."""
+def choose_donors(rng, pop: pd.DataFrame, pool: pd.DataFrame, p: dict) -> pd.DataFrame:
+    """Environment age, mass, reddening and metallicity per cluster, and which are interlopers.
+
+    ``pool``: candidate donors (columns of ``pop``); those not keeping their own environment get
+    one each, by a balanced permutation of the first ``n`` rows of the pool.
+    """
     n = len(pop)
     own = rng.uniform(size=n) < p["env_strength"]
-    donor = np.where(own, np.arange(n), rng.integers(0, n, n))
-    env = pd.DataFrame(
-        {
-            "env_own": own,
-            "env_donor": donor,
-            "env_log_age": pop["log_age"].to_numpy()[donor],
-            "env_mass_formed": pop["mass_formed"].to_numpy()[donor],
-            "env_ebv": pop["ebv"].to_numpy()[donor],
-            "env_z_index": pop["z_index"].to_numpy()[donor],
-        }
-    )
+    m = int((~own).sum())
+    if len(pool) < m:
+        raise ValueError(f"environment donor pool too small: {len(pool)} < {m}")
+    src = pool.iloc[:m]
+    perm = _balanced_permutation(rng, pop["log_age"].to_numpy()[~own], src["log_age"].to_numpy())
+    cols = {"log_age": "env_log_age", "mass_formed": "env_mass_formed", "ebv": "env_ebv",
+            "z_index": "env_z_index"}
+    env = pd.DataFrame({"env_own": own})
+    for c, e in cols.items():
+        v = pop[c].to_numpy().copy()
+        v[~own] = src[c].to_numpy()[perm]
+        env[e] = v
     # Interlopers (only where the environment is the cluster's own, so env_strength = 0 has
     # none): young clusters in smooth old fields, globular clusters on young spiral arms.
     age = pop["age_myr"].to_numpy()
@@ -50,6 +55,31 @@ def choose_donors(rng, pop: pd.DataFrame, p: dict) -> pd.DataFrame:
     env["interloper"] = inter
     env["env_age_myr"] = 10.0 ** (env["env_log_age"] - 6.0)
     return env
+
+
+def _balanced_permutation(rng, own_age: np.ndarray, donor_age: np.ndarray, tries: int = 16):
+    """Which donor lends its environment to each cluster: of ``tries`` random permutations,
+    the one whose donor ages have the smallest rank correlation with the clusters' own ages.
+    A single random draw leaves a chance correlation of order 1/sqrt(n), which the strong
+    environment signal would turn into a spurious age signal at env_strength = 0."""
+    m = own_age.size
+    if m < 3:
+        return rng.permutation(m)
+    r_own, r_don = _ranks(own_age), _ranks(donor_age)
+    best, best_rho = rng.permutation(m), np.inf
+    for _ in range(tries):
+        perm = rng.permutation(m)
+        rho = abs(np.corrcoef(r_own, r_don[perm])[0, 1])
+        if rho < best_rho:      # NaN (all ages equal) never wins: the first draw stays
+            best, best_rho = perm, rho
+    return best
+
+
+def _ranks(v: np.ndarray) -> np.ndarray:
+    order = np.argsort(v, kind="stable")
+    r = np.empty(v.size)
+    r[order] = np.arange(v.size)
+    return r
 
 
 def surroundings(rng, env: pd.DataFrame, distance_mpc: float, pc_per_px: float, p: dict):

@@ -14,6 +14,7 @@ DEFAULTS: dict = {
     "seed": 1,
     "scale": 1.0,
     "env_strength": 1.0,
+    "env_donor_pool": "survey",        # whose environments clusters borrow (env_strength < 1)
     "age_distribution": "reference",   # "reference" (real per-galaxy labels) or "flat" in log age
     "flat_log_age_range": [6.0, 10.1],
     # --- cluster population (Turner et al. 2021; Brown & Gnedin 2021) ---
@@ -90,6 +91,7 @@ DEFAULTS: dict = {
 }
 
 _ENUMS = {
+    "env_donor_pool": ("survey", "galaxy"),
     "age_distribution": ("reference", "flat"),
     "extinction_law": ("CCM89", "O94", "F99", "G23"),
     "sky_level": ("low", "avg", "high"),

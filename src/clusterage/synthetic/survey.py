@@ -33,13 +33,13 @@ def simulate(target: str, params: dict | None = None) -> dict:
     p = resolve(params)
     info = galaxies.TABLE1[target]
     pcpp = galaxies.pc_per_pixel(info.distance_mpc)
-    r_age, r_pop, r_env, r_lay, r_sur, r_cat, r_img, r_id = _rngs(p["seed"], target, 8)
+    r_age, r_pop, r_env, r_lay, r_sur, r_cat, r_img, r_id, r_pool = _rngs(p["seed"], target, 9)
 
     ref = clusters.reference_log_ages(info.reference_label)
     n = max(1, int(round(p["scale"] * ref.size)))
     log_age = clusters.draw_log_ages(r_age, ref, n, p)
     pop = clusters.make_population(r_pop, log_age, info.distance_mpc, p)
-    donors = environment.choose_donors(r_env, pop, p)
+    donors = environment.choose_donors(r_env, pop, _donor_pool(r_pool, pop, info, p), p)
     lay = layout.place(r_lay, donors["env_age_myr"].to_numpy(), p["neighbour_radius_pc"] / pcpp, p)
     env, bg, lanes, nebulae, neb_flux, nb, nb_flux, stars, st_flux = environment.surroundings(
         r_sur, donors, info.distance_mpc, pcpp, p
@@ -81,6 +81,20 @@ def simulate(target: str, params: dict | None = None) -> dict:
         nebulae=nebulae, neb_flux=neb_flux, neighbours=nb, nb_flux=nb_flux, stars=stars,
         st_flux=st_flux, cl_flux=cl_flux, rsg_flux=rsg_flux, r_cat=r_cat, r_img=r_img,
     )
+
+
+def _donor_pool(rng, pop: pd.DataFrame, info, p: dict) -> pd.DataFrame:
+    """Clusters that lend their environment to others (env_strength < 1).
+
+    "survey": a fresh population drawn from the ages of the whole reference sample, so that the
+    environment carries no age information even across galaxies (whose age distributions
+    differ); "galaxy": this galaxy's own clusters, shuffled.
+    """
+    n = len(pop)
+    if p["env_donor_pool"] == "galaxy" or p["env_strength"] >= 1.0:
+        return pop.iloc[rng.permutation(n)].reset_index(drop=True)
+    ages = clusters.draw_log_ages(rng, clusters.reference_log_ages(None), n, p)
+    return clusters.make_population(rng, ages, info.distance_mpc, p)
 
 
 def _eff_half(a_px: np.ndarray) -> np.ndarray:

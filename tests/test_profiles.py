@@ -1,0 +1,65 @@
+"""The Slurm profiles: what they ask of a cluster, checked without one (fast, runs everywhere)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROFILES = REPO / "profiles"
+PACKING_KEYS = {"groups", "group-components", "resources", "set-resource-scopes"}
+# Resources that belong to a cluster (profiles/), never to a rule (workflow/rules/).
+CLUSTER_RESOURCES = re.compile(
+    r"\b(slurm_partition|slurm_account|slurm_extra|gpu|gpu_model|gres|cpus_per_gpu|cpus_per_task"
+    r"|runtime|constraint|qos|nodes|tasks)\s*=")
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((PROFILES / name / "config.yaml").read_text())
+
+
+def test_slurm_profile_asks_for_one_gpu_for_train_only():
+    profile = load("slurm")
+    assert profile["executor"] == "slurm"
+    assert set(profile["set-resources"]) == {"train"}, "only training goes to Slurm with a GPU"
+    train = profile["set-resources"]["train"]
+    assert train["gpu"] == 1 and train["mem_mb"] > 0 and train["runtime"] > 0, train
+    assert "gpu" not in profile["default-resources"], "a default GPU would reach every job"
+    assert profile["retries"] >= 1 and profile["rerun-incomplete"] is True
+
+
+def test_packed_profile_is_the_slurm_profile_plus_packing():
+    plain, packed = load("slurm"), load("slurm-packed")
+    assert {k: v for k, v in packed.items() if k not in PACKING_KEYS} == plain, (
+        "profiles/slurm-packed must repeat profiles/slurm exactly, plus the packing keys")
+    assert packed["groups"] == {"train": "trainpack"}
+    assert packed["group-components"]["trainpack"] >= 2
+    # One GPU per packed job, limited inside each job only (else one job at a time cluster-wide).
+    assert packed["resources"] == {"gpu": 1} and packed["set-resource-scopes"] == {"gpu": "local"}
+
+
+def test_rules_hold_no_cluster_resources():
+    offenders = [f"{path.name}:{n}: {line.strip()}"
+                 for path in sorted((REPO / "workflow" / "rules").glob("*.smk"))
+                 for n, line in enumerate(path.read_text().splitlines(), 1)
+                 if CLUSTER_RESOURCES.search(line.split("#", 1)[0])]
+    assert not offenders, "set cluster resources in profiles/, not in rules:\n" + "\n".join(offenders)
+
+
+def test_dry_run_with_the_profile_gives_train_its_gpu():
+    """Snakemake reads the profile (an unknown or misspelt key would stop it here) and plans."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", str(PROFILES / "slurm"), "-n", "--forceall",
+         "--configfile", "tests/configs/tiny.yaml"],
+        cwd=REPO, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    # "rule NAME:" then, a few lines later, "resources: ..." for every planned job.
+    jobs = re.findall(r"^rule (\w+):\n(?:(?!^rule ).*\n)*?\s+resources: (.*)$", out, flags=re.M)
+    gpu_rules = {rule for rule, res in jobs if re.search(r"\bgpu=1\b", res)}
+    assert "train" in {rule for rule, _ in jobs}, out[-3000:]
+    assert gpu_rules == {"train"}, gpu_rules

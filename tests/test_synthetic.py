@@ -1,0 +1,267 @@
+"""The synthetic PHANGS-like survey: real file formats, determinism, planted physics."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from astropy.io import fits
+from astropy.table import Table
+from astropy.wcs import WCS
+
+from clusterage import galaxies
+from clusterage.mast import GalaxyFiles
+from clusterage.synthetic import DEFAULTS, resolve, simulate, write_galaxy
+
+HALF = 56
+
+
+def _spearman(a, b):
+    """Spearman rho and its two-sided p value (t approximation, normal tail)."""
+    ra = pd.Series(a).rank().to_numpy()
+    rb = pd.Series(b).rank().to_numpy()
+    rho = float(np.corrcoef(ra, rb)[0, 1])
+    n = len(ra)
+    t = rho * math.sqrt((n - 2) / max(1e-12, 1 - rho * rho))
+    return rho, math.erfc(abs(t) / math.sqrt(2))
+
+
+def _images(d: Path, files: GalaxyFiles):
+    return [fits.getdata(d / files.image_relpath(b)) for b in range(5)]
+
+
+def _catalog(d: Path, files: GalaxyFiles, table="obs") -> pd.DataFrame:
+    parts = []
+    for obs, sed in files.catalog_relpaths():
+        parts.append(Table.read(d / (obs if table == "obs" else sed)).to_pandas())
+    return pd.concat(parts, ignore_index=True)
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """NGC 628c at 30% of its real cluster count, default parameters."""
+    d = tmp_path_factory.mktemp("syn")
+    files = GalaxyFiles("ngc628c")
+    truth = write_galaxy(d, "ngc628c", {"scale": 0.3, "seed": 3}, files)
+    return d, files, truth
+
+
+def test_files_in_real_formats(small):
+    d, files, truth = small
+    assert len(truth) == round(0.3 * galaxies.TABLE1["ngc628c"].n_clusters)
+    wcs0 = None
+    for b in range(5):
+        path = d / files.image_relpath(b)
+        with fits.open(path) as hdul:
+            h = hdul[0].header
+            assert hdul[0].data.dtype.kind == "f" and hdul[0].data.ndim == 2
+            assert h["BUNIT"] == "ELECTRONS/S"
+            assert h["PHOTFLAM"] > 0 and h["PHOTPLAM"] > 2000 and h["EXPTIME"] > 0
+            w = WCS(h)
+            assert w.has_celestial
+            assert abs(w.proj_plane_pixel_scales()[0].to_value("arcsec") - 0.03962) < 1e-6
+            # Off-footprint pixels are zero, as in the real drizzled mosaics.
+            assert hdul[0].data[0, 0] == 0.0
+            shape = hdul[0].data.shape
+        if wcs0 is None:
+            wcs0, shape0 = w, shape
+        else:  # one pixel grid for all five filters
+            assert shape == shape0
+            np.testing.assert_allclose(w.wcs.crval, wcs0.wcs.crval)
+            np.testing.assert_allclose(w.wcs.crpix, wcs0.wcs.crpix)
+    assert (d / "synthetic-truth/ngc628c.csv").exists()
+
+    obs = _catalog(d, files, "obs")
+    sed = _catalog(d, files, "sed")
+    need = ["INDEX", "ID_PHANGS_CLUSTER", "ID_PHANGS_CANDIDATE", "ID_PHANGS_ALLSOURCES",
+            "PHANGS_X", "PHANGS_Y", "PHANGS_RA", "PHANGS_DEC", "PHANGS_CLUSTER_CLASS_HUMAN",
+            "PHANGS_CLUSTER_CLASS_ML_VGG", "PHANGS_CI", "CC_CLASS"]
+    for f in files.filters:
+        need += [f"PHANGS_{f}_VEGA", f"PHANGS_{f}_VEGA_ERR", f"PHANGS_{f}_mJy",
+                 f"PHANGS_{f}_mJy_ERR"]
+    assert not set(need) - set(obs.columns)
+    sed_need = ["ID_PHANGS_CLUSTER", "PHANGS_REDUCEDCHISQ_MINCHISQ"] + [
+        f"PHANGS_{q}_MINCHISQ{e}" for q in ("AGE", "MASS", "EBV") for e in ("", "_ERR")]
+    assert not set(sed_need) - set(sed.columns)
+    assert len(obs) == len(truth) and obs["ID_PHANGS_CLUSTER"].is_unique
+    # class12 file holds classes 1 and 2, class3 file holds class 3
+    (o12, _), (o3, _) = files.catalog_relpaths()
+    assert set(Table.read(d / o12)["PHANGS_CLUSTER_CLASS_HUMAN"]) <= {1, 2}
+    assert set(Table.read(d / o3)["PHANGS_CLUSTER_CLASS_HUMAN"]) <= {3}
+
+    # RA/Dec agree with the WCS at the 0-based pixel position
+    ra, dec = wcs0.all_pix2world(obs["PHANGS_X"], obs["PHANGS_Y"], 0)
+    np.testing.assert_allclose(obs["PHANGS_RA"], ra, atol=1e-9)
+    np.testing.assert_allclose(obs["PHANGS_DEC"], dec, atol=1e-9)
+    # The catalog age is the planted age, in Myr
+    m = sed.merge(truth, left_on="ID_PHANGS_CLUSTER", right_on="cluster_id")
+    np.testing.assert_allclose(np.log10(m["PHANGS_AGE_MINCHISQ"]) + 6, m["log_age"], atol=1e-9)
+
+
+def test_positions_are_zero_based_peaks(small):
+    """The brightest clusters peak at the catalog's (PHANGS_X, PHANGS_Y), 0-based."""
+    d, files, truth = small
+    v = _images(d, files)[3]
+    obs = _catalog(d, files).sort_values("PHANGS_F555W_mJy", ascending=False)
+    checked = 0
+    for _, c in obs.iterrows():
+        x, y = int(round(c["PHANGS_X"])), int(round(c["PHANGS_Y"]))
+        if not (5 <= x < v.shape[1] - 5 and 5 <= y < v.shape[0] - 5):
+            continue
+        box = v[y - 3 : y + 4, x - 3 : x + 4]
+        py, px = np.unravel_index(np.argmax(box), box.shape)
+        assert abs(px - 3) <= 1 and abs(py - 3) <= 1, (c["ID_PHANGS_CLUSTER"], px, py)
+        checked += 1
+        if checked == 5:
+            break
+    assert checked == 5
+
+
+def test_coverage_cut_has_work(small):
+    """Clusters flagged without full coverage really have zero/missing pixels in a cutout."""
+    d, files, truth = small
+    ims = _images(d, files)
+    ny, nx = ims[0].shape
+    for c in truth.itertuples():
+        x, y = int(round(c.x)), int(round(c.y))
+        inside = x - HALF >= 0 and y - HALF >= 0 and x + HALF <= nx and y + HALF <= ny
+        covered = inside and all(
+            np.all(im[y - HALF : y + HALF, x - HALF : x + HALF] != 0) for im in ims
+        )
+        assert covered == c.full_coverage, c.cluster_id
+    lacking = 1 - truth["full_coverage"].mean()
+    assert 0.0 < lacking < 0.15
+
+
+def test_coverage_fraction_full_size():
+    t = simulate("ngc3627", {"scale": 1.0})["truth"]
+    assert len(t) == 958
+    assert 0.03 <= 1 - t["full_coverage"].mean() <= 0.08
+
+
+def test_ages_are_the_real_labels_at_scale_one():
+    from clusterage.synthetic.clusters import reference_log_ages
+
+    t = simulate("ngc3351", {"scale": 1.0})["truth"]
+    np.testing.assert_array_equal(np.sort(t["log_age"]), np.sort(reference_log_ages("NGC_3351")))
+
+
+def test_deterministic(tmp_path):
+    files = GalaxyFiles("ngc3351")
+    outs = []
+    for name, seed in (("a", 5), ("b", 5), ("c", 6)):
+        write_galaxy(tmp_path / name, "ngc3351", {"scale": 0.1, "seed": seed}, files)
+        outs.append({p.relative_to(tmp_path / name): p.read_bytes()
+                     for p in sorted((tmp_path / name).rglob("*")) if p.is_file()})
+    assert outs[0].keys() == outs[1].keys() and len(outs[0]) == 5 + 4 + 1
+    for k in outs[0]:
+        assert outs[0][k] == outs[1][k], k
+    for k in outs[0]:
+        assert outs[0][k] != outs[2][k], k
+
+
+def _aperture(im, x, y, r=4.0):
+    """Background-subtracted flux in a circular aperture (median of a 8-12 px annulus)."""
+    xi, yi = int(round(x)), int(round(y))
+    cut = im[yi - 12 : yi + 13, xi - 12 : xi + 13].astype(float)
+    yy, xx = np.mgrid[-12:13, -12:13]
+    rr = np.hypot(xx - (x - xi), yy - (y - yi))
+    sky = np.median(cut[(rr >= 8) & (rr <= 12)])
+    return (cut[rr <= r] - sky).sum()
+
+
+def test_colours_follow_age(small):
+    d, files, truth = small
+    ims = _images(d, files)
+    zp = np.array([fits.getheader(d / files.image_relpath(b))["ABZPT"] for b in range(5)])
+    t = truth[truth["full_coverage"]]
+    rows = []
+    for c in t.itertuples():
+        f = np.array([_aperture(im, c.x, c.y) for im in ims])
+        if np.all(f[1:] > 0):
+            m = zp - 2.5 * np.log10(np.where(f > 0, f, np.nan))
+            rows.append((c.log_age, m[1] - m[2], m[3] - m[4]))
+    a = pd.DataFrame(rows, columns=["log_age", "ub", "vi"])
+    young, old = a[a["log_age"] < 7.0], a[a["log_age"] > 9.0]
+    assert len(young) >= 10 and len(old) >= 5
+    assert young["ub"].median() < old["ub"].median() - 0.3
+    assert young["vi"].median() < old["vi"].median() - 0.2
+
+
+def _annulus_statistic(d, files, truth):
+    """Normalised standard deviation of the white light between 12 and 56 px of each cluster."""
+    wl = np.mean(_images(d, files), axis=0)
+    yy, xx = np.mgrid[-HALF:HALF, -HALF:HALF]
+    ring = (np.hypot(xx, yy) >= 12) & (np.hypot(xx, yy) <= HALF)
+    ages, stat = [], []
+    for c in truth[truth["full_coverage"]].itertuples():
+        x, y = int(round(c.x)), int(round(c.y))
+        pix = wl[y - HALF : y + HALF, x - HALF : x + HALF][ring]
+        ages.append(c.log_age)
+        stat.append(pix.std() / abs(np.median(pix)))
+    return _spearman(ages, stat)
+
+
+def test_environment_encodes_age_only_with_env_strength(tmp_path):
+    """Issue 3 item 4, without a CNN: the surroundings' clumpiness tracks age at env_strength 1
+    and does not at env_strength 0."""
+    files = GalaxyFiles("ngc628c")
+    res = {}
+    for env in (1.0, 0.0):
+        d = tmp_path / f"env{env}"
+        truth = write_galaxy(d, "ngc628c", {"scale": 0.5, "seed": 11, "env_strength": env}, files)
+        res[env] = _annulus_statistic(d, files, truth)
+    rho1, p1 = res[1.0]
+    rho0, p0 = res[0.0]
+    assert rho1 < -0.25 and p1 < 1e-4, res
+    assert abs(rho0) < 0.12 and p0 > 0.05, res
+
+
+def test_defaults_resolve_and_bad_params():
+    assert resolve({}) == DEFAULTS
+    assert resolve({"scale": 0.5})["scale"] == 0.5
+    with pytest.raises(ValueError, match="synthetic.scale"):
+        resolve({"scale": 0})
+    with pytest.raises(ValueError, match="synthetic.scale"):
+        resolve({"scale": -1.0})
+    with pytest.raises(ValueError, match="synthetic.env_strength"):
+        resolve({"env_strength": 1.5})
+    with pytest.raises(ValueError, match="synthetic.env_strength"):
+        resolve({"env_strength": -0.1})
+    with pytest.raises(ValueError, match="synthetic.bogus"):
+        resolve({"bogus": 1})
+    with pytest.raises(ValueError, match="synthetic.mass_range"):
+        resolve({"mass_range": [1e6, 1e3]})
+    with pytest.raises(ValueError, match="ngc9999"):
+        simulate("ngc9999", {})
+    with pytest.raises(ValueError, match="ngc628c"):
+        write_galaxy(Path("/nonexistent"), "ngc628c", {}, GalaxyFiles("ngc5068"))
+
+
+def test_schema_documents_every_default():
+    import yaml
+
+    schema_path = Path(__file__).resolve().parents[1] / "workflow/schemas/config.schema.yaml"
+    schema = yaml.safe_load(schema_path.read_text())
+    block = schema["properties"]["synthetic"]
+    assert block.get("additionalProperties") is False
+    props = block["properties"]
+    assert set(props) == set(DEFAULTS)
+    for key, value in DEFAULTS.items():
+        assert props[key]["default"] == value, key
+        assert props[key].get("description"), key
+
+
+def test_figures(small, tmp_path):
+    from clusterage.synthetic.figures import plot_colour_colour, plot_example_cutouts
+
+    d, files, truth = small
+    out = plot_example_cutouts(d, "ngc628c", truth, tmp_path / "cutouts.png")
+    obs = _catalog(d, files)
+    ages = obs.merge(truth, left_on="ID_PHANGS_CLUSTER", right_on="cluster_id")["log_age"]
+    out += plot_colour_colour(obs, tmp_path / "cc.png", log_age=ages)
+    for p in out:
+        assert p.exists() and p.stat().st_size > 5000, p
