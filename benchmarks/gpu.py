@@ -10,6 +10,10 @@ Run by benchmarks/gpu_run.sh on a GPU machine (no TensorFlow needed: Keras on JA
    images per epoch, 1,298 validation), whole epochs (train + validation loss) timed after the
    first, x 200 epochs (the paper's maximum; early stopping can only shorten it) + the measured
    first-epoch (compile) time. Checkpoint saving is timed separately (one model.save).
+3. With --ensemble K...: aggregate images/s of K independently seeded paper models trained at
+   once in one process (clusterage.fitloop.EnsembleEpochRunner: jax.vmap of Keras's train_step
+   over the K stacked model states, batch 32 and own batch order each; JAX only), per precision
+   in --ensemble-precisions, run before the single-model items, K in the order given.
 
 Prints a short table LAST; writes gpu.json and gpu.csv to --out.
 """
@@ -17,6 +21,7 @@ Prints a short table LAST; writes gpu.json and gpu.csv to --out.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import platform
@@ -113,6 +118,52 @@ def throughput(precision, size, batch, n_batches, repeats, small):
             "train_tflops": flops * n / best / 1e12, "loss": loss}
 
 
+def ensemble_throughput(precision, size, batch, n_batches, repeats, small, k):
+    """K models trained together: aggregate images/s over K x n_batches batches of 32 per epoch."""
+    import keras
+
+    from clusterage.fitloop import EnsembleEpochRunner, epoch_order
+    from clusterage.model import forward_flops
+
+    n = batch * n_batches
+    x, y = random_data(n, size, seed=1)
+    models = [build((size, size, 5), precision, seed=seed, small=small) for seed in range(k)]
+    t = time.perf_counter()
+    runner = EnsembleEpochRunner(models, x, y, x[:batch], y[:batch], batch)
+    setup_s = time.perf_counter() - t
+
+    def epoch(e):
+        t = time.perf_counter()
+        losses = runner.train_epoch([epoch_order(seed, e, n) for seed in range(k)])
+        return time.perf_counter() - t, losses  # train_epoch ends with host reads of the losses
+
+    compile_s, _ = epoch(1)
+    times = []
+    for r in range(repeats):
+        dt, losses = epoch(2 + r)
+        times.append(dt)
+    best = min(times)
+    flops = 3 * forward_flops(models[0])
+    peak = None
+    try:
+        import jax
+
+        peak = jax.devices()[0].memory_stats().get("peak_bytes_in_use")
+    except Exception:  # noqa: BLE001 - CPU devices have no memory stats
+        pass
+    paper_images = int(0.70 * N_CLUSTERS) * 4 * PAPER_EPOCHS * 5
+    rate = k * n / best
+    del runner, models
+    keras.backend.clear_session()
+    return {"precision": precision, "models": k, "batch_per_model": batch, "images_per_model": n,
+            "setup_s": setup_s, "compile_s": compile_s, "seconds": times, "images_per_s": rate,
+            "images_per_s_per_model": rate / k,
+            "median_images_per_s": k * n / sorted(times)[len(times) // 2],
+            "train_tflops": flops * rate / 1e12, "losses": [float(v) for v in losses],
+            "peak_device_bytes": peak,
+            "gpu_s_five_seeds_200_epochs": paper_images / rate}
+
+
 def paper_training(precision, size, n_clusters, epochs_timed, small, out_dir):
     """Per-epoch seconds on a data set of the paper's size; extrapolated to 200 epochs."""
     import keras
@@ -160,19 +211,31 @@ def run_backend(args):
 
     backend = keras.backend.backend()
     out = {"backend": backend, "versions": versions(backend), "throughput": [], "training": [],
-           "skipped": []}
+           "ensemble": [], "skipped": []}
     path = Path(args.out, f"gpu-{backend}.json")
     log(f"[{backend}] versions {out['versions']}")
-    items = []
+    # EnsembleEpochRunner is JAX-only. Its first K goes first (the point of such a run), then the
+    # single-model items (the baseline on the same card), then the other K while time is left.
+    ensemble = [[("ensemble", precision, k) for precision in args.ensemble_precisions]
+                for k in (args.ensemble if backend == "jax" else [])]
+    items = list(ensemble[0]) if ensemble else []
     for precision in args.precisions:  # the paper's float32 first, then bf16
-        items.append(("throughput", precision))
+        items.append(("throughput", precision, 1))
         if backend in args.training_backends and precision in args.training_precisions:
-            items.append(("training", precision))
-    for kind, precision in items:
+            items.append(("training", precision, 1))
+    items += [item for group in ensemble[1:] for item in group]
+    for kind, precision, k in items:
         left = args.deadline - time.time()
+        name = f"{kind} {precision}" + (f" x{k}" if kind == "ensemble" else "")
         if left < args.min_left_s:
-            out["skipped"].append(f"{kind} {precision}: {left:.0f} s left")
-            log(f"[{backend}] skipped {kind} {precision}: {left:.0f} s left")
+            out["skipped"].append(f"{name}: {left:.0f} s left")
+            log(f"[{backend}] skipped {name}: {left:.0f} s left")
+        elif kind == "ensemble":
+            r = ensemble_throughput(precision, args.size, args.batch, args.n_batches, args.repeats,
+                                    args.small, k)
+            log(f"[{backend}] {k} models at once, {precision}: {r['images_per_s']:.0f} img/s in all, "
+                f"{r['images_per_s_per_model']:.0f} per model (compile {r['compile_s']:.1f} s)")
+            out["ensemble"].append(r)
         elif kind == "throughput":
             r = throughput(precision, args.size, args.batch, args.n_batches, args.repeats, args.small)
             log(f"[{backend}] {precision}: {r['images_per_s']:.0f} img/s (compile {r['compile_s']:.1f} s)")
@@ -183,6 +246,7 @@ def run_backend(args):
                 f"{r['gpu_seconds_no_checkpoints']:.0f} GPU-s per training")
             out["training"].append(r)
         path.write_text(json.dumps(out, indent=1))
+        gc.collect()  # the item's models and data leave the device before the next one
 
 
 def main(argv=None):
@@ -198,6 +262,9 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--clusters", type=int, default=N_CLUSTERS)
     ap.add_argument("--epochs-timed", type=int, default=3)
+    ap.add_argument("--ensemble", nargs="*", type=int, default=[], metavar="K",
+                    help="JAX: also time K models trained at once (vmap), for each K given")
+    ap.add_argument("--ensemble-precisions", nargs="+", default=["mixed_bfloat16", "float32"])
     ap.add_argument("--budget-s", type=float, default=230.0,
                     help="whole run; an item is not started with under --min-left-s left")
     ap.add_argument("--min-left-s", type=float, default=40.0)
@@ -207,6 +274,8 @@ def main(argv=None):
                     help="CPU check: tiny CNN, 32 px, few batches, 200 clusters")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if any(k < 1 for k in args.ensemble):
+        ap.error(f"--ensemble: model counts must be >= 1, got {args.ensemble}")
     if args.dry_run:
         args.small, args.size, args.n_batches, args.clusters, args.repeats = True, 32, 6, 200, 2
         args.epochs_timed = 2
@@ -259,6 +328,15 @@ def main(argv=None):
                          f"{r['images_per_s_whole_epochs']:.0f} img/s", f"{r['steady_epoch_s']:.2f} s/epoch",
                          f"{r['gpu_seconds_no_checkpoints']:.0f} GPU-s / {PAPER_EPOCHS} ep",
                          f"ckpt {r['checkpoint_save_s']:.2f} s ({r['checkpoint_mb']:.0f} MB)"))
+        single = {r["precision"]: r["images_per_s"] for r in res["throughput"]}
+        for r in res.get("ensemble", []):
+            vs1 = f"{r['images_per_s'] / single[r['precision']]:.2f}x 1 model; " if r["precision"] in single else ""
+            mem = f"; peak {r['peak_device_bytes'] / 2**30:.1f} GiB" if r.get("peak_device_bytes") else ""
+            rows.append((backend, r["precision"], f"{r['models']} models at once, batch {r['batch_per_model']} each",
+                         f"{r['images_per_s']:.0f} img/s", f"{r['images_per_s'] / AUTHORS_IMG_S:.1f}x authors",
+                         f"{r['train_tflops']:.1f} TFLOP/s",
+                         f"{vs1}{r['images_per_s_per_model']:.0f}/model; 5 seeds x {PAPER_EPOCHS} ep "
+                         f"{r['gpu_s_five_seeds_200_epochs']:.0f} GPU-s; compile {r['compile_s']:.1f} s{mem}"))
         for s in res["skipped"]:
             rows.append((backend, "-", "skipped", s, "", "", ""))
     for backend, err in results["errors"].items():

@@ -161,3 +161,10 @@ def report_outputs():
     figures = [f"{RESULTS}/figures/{n}.{ext}" for n in figure_names() for ext in ("png", "pdf")]
     return tables + figures
 # <<< figures and report
+
+
+def figure_outputs(name, caption, category="Figures"):
+    """PNG for the report (with caption), PDF beside it for the paper."""
+    return {"png": report(f"{RESULTS}/figures/{name}.png", caption=f"../report/{caption}.rst",
+                          category=category),
+            "pdf": f"{RESULTS}/figures/{name}.pdf"}

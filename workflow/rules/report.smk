@@ -19,13 +19,6 @@ localrules:
     partial_report,
 
 
-def _figure(name, caption, category="Figures"):
-    """PNG for the report (with caption), PDF beside it for the paper."""
-    return {"png": report(f"{RESULTS}/figures/{name}.png", caption=f"../report/{caption}.rst",
-                          category=category),
-            "pdf": f"{RESULTS}/figures/{name}.pdf"}
-
-
 rule aggregate:
     input:
         metrics=all_metrics(),
@@ -54,7 +47,7 @@ rule plot_scatter_vs_diameter:
     input:
         f"{RESULTS}/tables/scatter.csv",
     output:
-        **_figure("scatter_vs_diameter", "scatter_vs_diameter", "Overview"),
+        **figure_outputs("scatter_vs_diameter", "scatter_vs_diameter", "Overview"),
     conda:
         "../../envs/clusterage.yaml"
     log:
@@ -67,7 +60,7 @@ rule plot_cases:
     input:
         f"{RESULTS}/tables/scatter.csv",
     output:
-        **_figure("cases", "cases", "Overview"),
+        **figure_outputs("cases", "cases", "Overview"),
     conda:
         "../../envs/clusterage.yaml"
     log:
@@ -80,7 +73,7 @@ rule plot_predictions:
     input:
         **fig2_inputs(),
     output:
-        **_figure("fig2_predictions", "fig2"),
+        **figure_outputs("fig2_predictions", "fig2"),
     params:
         runs=fig2_runs(),
         sample_ranges=SAMPLE_RANGES,
@@ -96,7 +89,7 @@ rule plot_inner_sweep:
     input:
         f"{RESULTS}/tables/scatter.csv",
     output:
-        **_figure("fig3_inner_masks", "fig3"),
+        **figure_outputs("fig3_inner_masks", "fig3"),
     params:
         mask="inner",
         sample_ranges=SAMPLE_RANGES,
@@ -112,7 +105,7 @@ rule plot_outer_sweep:
     input:
         f"{RESULTS}/tables/scatter.csv",
     output:
-        **_figure("fig8_outer_masks", "fig8"),
+        **figure_outputs("fig8_outer_masks", "fig8"),
     params:
         mask="outer",
         sample_ranges=SAMPLE_RANGES,
@@ -148,7 +141,7 @@ rule plot_age_histograms:
     input:
         DATASET,
     output:
-        **_figure("fig6_age_distributions", "fig6"),
+        **figure_outputs("fig6_age_distributions", "fig6"),
     params:
         groups=config["subsamples"],
         sample_ranges=SAMPLE_RANGES,
@@ -164,7 +157,7 @@ rule plot_distance_subsamples:
     input:
         f"{RESULTS}/tables/scatter_by_group.csv",
     output:
-        **_figure("fig7_distance_subsamples", "fig7"),
+        **figure_outputs("fig7_distance_subsamples", "fig7"),
     params:
         sample_ranges=SAMPLE_RANGES,
     conda:

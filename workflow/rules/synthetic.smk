@@ -12,7 +12,6 @@ rule synthetic_galaxy:
     params:
         synthetic=config["synthetic"],
         layout=config["data"]["layout"],
-        survey=SURVEY,
     conda:
         "../../envs/clusterage.yaml"
     log:

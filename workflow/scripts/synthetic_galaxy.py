@@ -10,4 +10,5 @@ from clusterage.synthetic import write_galaxy  # noqa: E402
 
 galaxy = snakemake.wildcards.galaxy
 files = GalaxyFiles.from_config(galaxy, None, snakemake.params.layout)
-write_galaxy(Path(snakemake.params.survey), galaxy, dict(snakemake.params.synthetic), files)
+survey = Path(snakemake.output.truth).parent.parent  # <survey>/synthetic-truth/<galaxy>.csv
+write_galaxy(survey, galaxy, dict(snakemake.params.synthetic), files)

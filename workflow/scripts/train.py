@@ -33,4 +33,6 @@ train(
     split_seed=snakemake.params.split["seed"],
     fractions=snakemake.params.split["fractions"],
     checkpoint_dir=snakemake.params.checkpoint,
+    # Read from the config, not params: changing how often state is saved retrains nothing.
+    checkpoint_interval_s=snakemake.config.get("checkpoint_interval_s", 60),
 )
