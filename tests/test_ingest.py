@@ -118,3 +118,15 @@ def test_missing_or_truncated_or_wcs_less_mosaic_is_named(small_galaxy):
     path.unlink()
     with pytest.raises(FileNotFoundError, match=path.name):
         extract(files, data_dir, cat, 112)
+
+
+def test_obs_and_sed_tables_that_disagree_on_cluster_ids_are_refused(small_galaxy):
+    from astropy.table import Table
+
+    files, data_dir, _ = small_galaxy
+    _, sed_rel = files.catalog_relpaths()[0]
+    sed = Table.read(data_dir / sed_rel)
+    sed["ID_PHANGS_CLUSTER"][0] = 999
+    sed.write(data_dir / sed_rel, overwrite=True)
+    with pytest.raises(CatalogError, match=r"disagree on ID_PHANGS_CLUSTER: 1 ids only in obs .*999"):
+        read_catalog(files, data_dir)

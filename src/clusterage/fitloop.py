@@ -21,6 +21,19 @@ def epoch_order(seed: int, epoch: int, n: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch, 104729]).permutation(n)
 
 
+def _targets_and_build(models, x, y, batch_size: int) -> np.ndarray:
+    """Check the arrays; build optimiser and loss tracker outside any compiled function (as fit does)."""
+    if len(x) == 0:
+        raise ValueError("no training images")
+    y = np.asarray(y, dtype=np.float32).reshape(-1, 1)
+    if len(y) != len(x):
+        raise ValueError(f"{len(x)} training images but {len(y)} targets")
+    for model in models:
+        model._symbolic_build(data_batch=(x[:batch_size], y[:batch_size], None))
+        if not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+    return y
+
 class EpochRunner:
     """Holds the train and validation arrays as backend tensors and runs whole epochs."""
 
@@ -31,15 +44,7 @@ class EpochRunner:
         self.backend = keras.backend.backend()
         self.batch_size = int(batch_size)
         self.n = len(x)
-        if self.n == 0:
-            raise ValueError("no training images")
-        y = np.asarray(y, dtype=np.float32).reshape(-1, 1)
-        if len(y) != self.n:
-            raise ValueError(f"{self.n} training images but {len(y)} targets")
-        # Build the optimiser and loss tracker outside any compiled function (as fit does).
-        model._symbolic_build(data_batch=(x[: self.batch_size], y[: self.batch_size], None))
-        if not model.optimizer.built:
-            model.optimizer.build(model.trainable_variables)
+        y = _targets_and_build([model], x, y, self.batch_size)
         self.y_val = np.asarray(y_val, dtype=np.float64).reshape(-1)
         self._x = self._tensor(x)
         self._y = self._tensor(y)
@@ -158,15 +163,7 @@ class EnsembleEpochRunner:
         self.k = len(self.models)
         self.batch_size = int(batch_size)
         self.n = len(x)
-        if self.n == 0:
-            raise ValueError("no training images")
-        y = np.asarray(y, dtype=np.float32).reshape(-1, 1)
-        if len(y) != self.n:
-            raise ValueError(f"{self.n} training images but {len(y)} targets")
-        for model in self.models:  # as EpochRunner: optimiser and loss tracker built eagerly
-            model._symbolic_build(data_batch=(x[: self.batch_size], y[: self.batch_size], None))
-            if not model.optimizer.built:
-                model.optimizer.build(model.trainable_variables)
+        y = _targets_and_build(self.models, x, y, self.batch_size)
         self._layout = [self._signature(m) for m in self.models]
         for i, layout in enumerate(self._layout[1:], start=1):
             if layout != self._layout[0]:
