@@ -114,7 +114,25 @@ def final_outputs():
         f"{RESULTS}/figures/scatter_vs_diameter.png",
         f"{RESULTS}/figures/cases.png",
         *report_outputs(),  # issue 4: every figure and table of the paper (defined at the end)
+        *survey_figures(),
     ]
+
+
+def survey_figures():
+    """Figures that show the simulated survey itself (synthetic data only)."""
+    if SOURCE != "synthetic" or config["data"]["local_dir"]:
+        return []
+    return [f"{RESULTS}/figures/survey_example_cutouts.png",
+            f"{RESULTS}/figures/survey_colour_colour.png"]
+
+
+def survey_catalogs():
+    """The sed tables (ages and photometry) of every simulated galaxy."""
+    return [f"{SURVEY}/{sed}" for g in GALAXIES for _, sed in galaxy_files(g).catalog_relpaths()]
+
+
+def first_galaxy_images():
+    return [f"{SURVEY}/{rel}" for rel in galaxy_files(GALAXIES[0]).image_relpaths()]
 
 
 # >>> figures and report (issue 4): inputs of the figure rules, the report's file list.

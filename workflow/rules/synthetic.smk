@@ -3,6 +3,7 @@
 
 localrules:
     synthetic_galaxy,
+    plot_survey,
 
 
 rule synthetic_galaxy:
@@ -18,3 +19,23 @@ rule synthetic_galaxy:
         f"{RESULTS}/logs/synthetic/{{galaxy}}.log",
     script:
         "../scripts/synthetic_galaxy.py"
+
+
+rule plot_survey:
+    input:
+        truth=f"{SURVEY}/synthetic-truth/{GALAXIES[0]}.csv",
+        images=first_galaxy_images(),
+        catalogs=survey_catalogs(),
+    output:
+        cutouts=report(f"{RESULTS}/figures/survey_example_cutouts.png",
+                       caption="../report/survey_example_cutouts.rst", category="Synthetic survey"),
+        colours=report(f"{RESULTS}/figures/survey_colour_colour.png",
+                       caption="../report/survey_colour_colour.rst", category="Synthetic survey"),
+    params:
+        galaxy=GALAXIES[0],
+    conda:
+        "../../envs/clusterage.yaml"
+    log:
+        f"{RESULTS}/logs/plot_survey.log",
+    script:
+        "../scripts/plot_survey.py"
