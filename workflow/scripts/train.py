@@ -17,6 +17,8 @@ if marker := os.environ.get("CLUSTERAGE_FAIL_ONCE"):
 for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[var] = str(snakemake.threads)
 os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
+if backend := snakemake.config.get("keras_backend"):
+    os.environ["KERAS_BACKEND"] = backend  # before Keras is first imported
 
 from pathlib import Path  # noqa: E402
 
