@@ -190,9 +190,8 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     n_epochs_run = 0
     while state.epoch < hyper.epochs and state.wait < hyper.patience:
         epoch = state.epoch + 1
-        # Batch order depends on (seed, epoch) only, so a resumed run repeats it exactly.
-        keras.utils.set_random_seed(seed * 100003 + epoch)
         t0 = time.perf_counter()
+        # Batch order depends on (seed, epoch) only, so a resumed run repeats it exactly.
         loss = runner.train_epoch(epoch_order(seed, epoch, n_train))
         val_loss = runner.validation_loss()
         dt = time.perf_counter() - t0
