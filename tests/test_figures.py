@@ -84,6 +84,27 @@ def test_group_scores_use_each_groups_own_null(tmp_path):
     assert row.loc["near", "n_clusters"] == 3 and row.loc["near", "complete"]
 
 
+def test_seed_spread_is_the_population_std_as_in_the_paper(tmp_path):
+    config = small_config(tmp_path) | {"seeds": 3}
+    test_scatter = [write_run(tmp_path, "full/white_light/none/true", seed, test_error=e)
+                    .pipe(lambda p: scatter(p.loc[p["split"] == "test", "log_age_pred"],
+                                            p.loc[p["split"] == "test", "log_age_true"]))
+                    for seed, e in enumerate([0.1, 0.3, 0.8])]
+    write_run(tmp_path, "full/five_band/none/true", 0)
+    _, table, _ = aggregate.collect(config)
+    test = table[table["split"] == "test"].set_index(["case", "diameter"])
+    row = test.loc[("wl_inner", 0)]
+    assert row["scatter_mean"] == pytest.approx(np.mean(test_scatter))
+    assert row["scatter_std"] == pytest.approx(np.std(test_scatter))  # ddof 0
+    assert row["scatter_std"] < np.std(test_scatter, ddof=1)
+    assert np.isnan(test.loc[("fb", 0), "scatter_std"])  # one seed: no spread to report
+    groups = aggregate.group_table(config)
+    near = groups[(groups["case"] == "wl_inner") & (groups["group"] == "near")].iloc[0]
+    per_seed = [scatter(np.array([6.0, 7.0, 8.0]) + e * np.arange(1, 4), np.array([6.0, 7.0, 8.0]))
+                for e in (0.1, 0.3, 0.8)]
+    assert near["scatter_std"] == pytest.approx(np.std(per_seed))
+
+
 def test_every_figure_is_drawn_from_a_partial_grid(tmp_path):
     config = small_config(tmp_path / "results")
     results = tmp_path / "results"

@@ -16,6 +16,13 @@ from .metrics import predictive_power, relative_error, scatter
 from .plan import build, case_settings, cases, run_dir, seeds
 from .splits import SPLITS
 
+def seed_spread(values) -> float:
+    """The seed-to-seed spread of a scatter: the population standard deviation over the seeds
+    (``np.std``, ddof 0), as the paper computed it; NaN for fewer than two seeds."""
+    values = np.asarray(values, dtype=float)
+    return float(np.std(values, ddof=0)) if len(values) > 1 else np.nan
+
+
 TABLE_COLUMNS = ["case", "channels", "sample", "mask", "diameter", "shuffled_labels", "split",
                  "scatter_mean", "scatter_std", "n_seeds", "n_seeds_expected", "complete",
                  "null_scatter", "predictive_power", "relative_error_pct"]
@@ -137,7 +144,7 @@ def group_table(config: dict, split: str = "test") -> pd.DataFrame:
             values = g["scatter"].to_numpy(float)
             mean, b = float(values.mean()), float(g["null"].iloc[0])
             rows.append({**dict(zip(keys, key)), "split": split, "scatter_mean": mean,
-                         "scatter_std": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
+                         "scatter_std": seed_spread(values),
                          "n_seeds": len(values), "n_seeds_expected": n_expected,
                          "complete": len(values) == n_expected, "n_clusters": int(g["n"].iloc[0]),
                          "null_scatter": b, "predictive_power": float(predictive_power(b, mean)),
@@ -162,7 +169,7 @@ def tidy(config: dict, per_seed: pd.DataFrame, nulls: dict, n_expected: int) -> 
                     "mask": case["mask"], "diameter": setting.diameter,
                     "shuffled_labels": setting.shuffled_labels, "split": split,
                     "scatter_mean": mean,
-                    "scatter_std": float(values.std(ddof=1)) if len(values) > 1 else np.nan,
+                    "scatter_std": seed_spread(values),
                     "n_seeds": int(len(values)), "n_seeds_expected": n_expected,
                     "complete": bool(len(values) == n_expected),
                     "null_scatter": b,
