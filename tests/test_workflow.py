@@ -30,6 +30,7 @@ def tiny_run(tmp_path_factory):
     out = subprocess.run([SNAKEMAKE, "--cores", "2", "--configfile", "tests/configs/tiny.yaml"],
                          cwd=work, capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-4000:]
+    (work / "snakemake.stdout").write_text(out.stdout)
     return work
 
 
@@ -69,6 +70,8 @@ def test_tiny_run_keeps_per_run_records_and_logs(tiny_run):
     assert report["n_kept"].iloc[-1] == report["n_kept"].iloc[:-1].sum()
     logs = list((tiny_run / "results-tiny" / "logs" / "train").rglob("*.log"))
     assert len(logs) == 8 and all("scatter train" in log.read_text() for log in logs)
+    for log in logs:  # each log starts with the run's own line, not a library's start-up notice
+        assert " INFO    clusterage.training: full/" in log.read_text().splitlines()[0], log
     bench = list((tiny_run / "results-tiny" / "benchmarks" / "train").rglob("*.tsv"))
     assert len(bench) == 8
 
@@ -79,3 +82,21 @@ def test_a_finished_run_has_nothing_left_to_do(tiny_run):
                          cwd=tiny_run, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0
     assert "Nothing to be done" in out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_a_run_ends_by_printing_the_test_table_and_where_things_are(tiny_run):
+    printed = (tiny_run / "snakemake.stdout").read_text()
+    assert "Summary of the run, test split" in printed
+    table = pd.read_csv(tiny_run / "results-tiny" / "tables" / "scatter.csv")
+    test = table[table["split"] == "test"]
+    lines = printed.splitlines()
+    for _, r in test.iterrows():
+        name = r["case"] if r["mask"] == "none" else f"{r['case']} (D = {r['diameter']})"
+        line = next(line for line in lines if line.startswith(name + " "))
+        assert f"{r['scatter_mean']:.3f}" in line and f"{r['null_scatter']:.3f}" in line, line
+        if r["case"] != "null_predictor":
+            assert f"± {r['scatter_std']:.3f}" in line, line
+    assert "Figures (PNG and PDF): results-tiny/figures/" in printed
+    assert "HTML report: results-tiny/report.html" in printed
+    assert (tiny_run / "results-tiny" / "tables" / "summary.csv").is_file()

@@ -39,6 +39,7 @@ RESULTS = config["results"]
 GALAXIES = config["data"]["galaxies"]
 SOURCE = config["data"]["source"]
 DATASET = f"{RESULTS}/dataset/cutouts.h5"
+REPORT = f"{RESULTS}/report.html"  # where ./run.sh writes the HTML report
 # The simulated survey lives with the results it feeds: two runs with different synthetic
 # settings (e.g. env_strength 0 and 1) never share or overwrite each other's mosaics.
 SURVEY = f"{RESULTS}/survey"
@@ -115,7 +116,13 @@ def final_outputs():
         f"{RESULTS}/figures/cases.png",
         *report_outputs(),  # issue 4: every figure and table of the paper (defined at the end)
         *survey_figures(),
+        f"{RESULTS}/summary.txt",
     ]
+
+
+def summary_figures():
+    """The PNG of every figure, for the summary (which waits for them)."""
+    return [f for f in report_outputs() + survey_figures() if f.endswith(".png")]
 
 
 def survey_figures():
@@ -186,3 +193,9 @@ def figure_outputs(name, caption, category="Figures"):
     return {"png": report(f"{RESULTS}/figures/{name}.png", caption=f"../report/{caption}.rst",
                           category=category),
             "pdf": f"{RESULTS}/figures/{name}.pdf"}
+
+
+onsuccess:
+    from clusterage.summary import show
+
+    show(f"{RESULTS}/summary.txt")

@@ -8,6 +8,7 @@ report: "../report/workflow.rst"
 
 localrules:
     aggregate,
+    summary,
     plot_scatter_vs_diameter,
     plot_cases,
     plot_predictions,
@@ -41,6 +42,25 @@ rule aggregate:
         f"{RESULTS}/logs/aggregate.log",
     script:
         "../scripts/aggregate.py"
+
+
+# The last job: the test table in a few lines and where everything is (printed by onsuccess).
+rule summary:
+    input:
+        table=f"{RESULTS}/tables/scatter.csv",
+        figures=summary_figures(),
+    output:
+        table=report(f"{RESULTS}/tables/summary.csv", caption="../report/summary.rst",
+                     category="Summary"),
+        text=f"{RESULTS}/summary.txt",
+    params:
+        report=REPORT,
+    conda:
+        "../../envs/clusterage.yaml"
+    log:
+        f"{RESULTS}/logs/summary.log",
+    script:
+        "../scripts/summary.py"
 
 
 rule plot_scatter_vs_diameter:
