@@ -265,3 +265,30 @@ def test_figures(small, tmp_path):
     out += plot_colour_colour(obs, tmp_path / "cc.png", log_age=ages)
     for p in out:
         assert p.exists() and p.stat().st_size > 5000, p
+
+
+def test_example_cutouts_show_the_mosaic_pixels_with_aperture_and_scale_bar(small):
+    from clusterage.synthetic.figures import (APERTURE_RADIUS_PX, asinh_stretch,
+                                              draw_example_cutouts, pick_by_age)
+
+    d, files, truth = small
+    fig = draw_example_cutouts(d, "ngc628c", truth)
+    picks = pick_by_age(truth)
+    axes = np.array(fig.axes).reshape(len(picks), 5)
+    c = picks.iloc[1]
+    x, y = int(round(c["x"])), int(round(c["y"]))
+    band = 3
+    cut = fits.getdata(d / files.image_relpath(band))[y - 56:y + 56, x - 56:x + 56].astype(float)
+    (image,) = axes[1, band].get_images()
+    assert np.allclose(image.get_array(), asinh_stretch(cut)[0])
+    (aperture,) = [p for p in axes[1, band].patches if p.get_gid() == "aperture"]
+    assert aperture.get_radius() == APERTURE_RADIUS_PX
+    assert np.allclose(aperture.center, (56 + c["x"] - x, 56 + c["y"] - y))
+    (bar,) = [a for a in axes[-1, 0].lines if a.get_gid() == "scale_bar"]
+    assert np.ptp(bar.get_xdata()) == pytest.approx(1 / galaxies.PIXEL_SCALE_ARCSEC)
+    (label,) = [t for t in axes[-1, 0].texts if t.get_gid() == "scale_bar_label"]
+    pc = galaxies.pc_per_pixel(9.84) / galaxies.PIXEL_SCALE_ARCSEC
+    assert label.get_text() == f'1" = {pc:.0f} pc'
+    title = fig._suptitle.get_text()
+    assert title.startswith("NGC 0628c (simulated)") and "asinh stretch" in title
+    assert "4 px" in title

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from .metrics import predictive_power, relative_error, scatter
-from .plan import build, case_settings, cases, run_dir, seeds
+from .plan import build, case_settings, cases, null_samples, run_dir, seeds
 from .splits import SPLITS
 
 def seed_spread(values) -> float:
@@ -66,7 +66,7 @@ def collect(config: dict) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
                                              "shuffled_labels", "seed")}
                         | {s: m[f"scatter_{s}"] for s in SPLITS})
     nulls = {}
-    for sample in {c["sample"] for c in config["cases"]}:
+    for sample in null_samples(config):
         nulls[sample] = _read_json(Path(results) / "null" / f"{sample}.json")
     per_seed = pd.DataFrame(per_seed, columns=["case", "channels", "sample", "mask", "diameter",
                                                "shuffled_labels", "seed", *SPLITS])

@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.patches
 import matplotlib.ticker
+import matplotlib.transforms
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -110,115 +112,237 @@ def _panel_grid(channels, samples, width=4.4, height=3.3):
     return fig, axes
 
 
-def _errorbar(ax, x, y, err, complete, colour, marker, label, ls="-"):
+def _errorbar(ax, x, y, err, complete, colour, marker, label, ls="-", gid=None):
     """A curve with seed error bars; points with fewer seeds than asked get open symbols."""
-    ax.errorbar(x, y, yerr=np.nan_to_num(err), color=colour, ls=ls, lw=1.1, capsize=1.5,
-                elinewidth=0.7, marker=None, label=None)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    container = ax.errorbar(x, y, yerr=np.nan_to_num(np.asarray(err, dtype=float)), color=colour,
+                            ls=ls, lw=1.1, capsize=1.5, elinewidth=0.7, marker=None, label=None)
+    container.lines[0].set_gid(gid)
+    for artist in (container.lines[0], *container.lines[1], *container.lines[2]):
+        artist.set_clip_on(False)
     complete = np.asarray(complete, dtype=bool)
-    ax.plot(np.asarray(x)[complete], np.asarray(y)[complete], ls="none", marker=marker, ms=3.5,
-            color=colour)
-    ax.plot(np.asarray(x)[~complete], np.asarray(y)[~complete], ls="none", marker=marker, ms=3.5,
-            mfc="white", color=colour)
+    for sel, face in ((complete, colour), (~complete, "white")):
+        if sel.any():  # (an empty line off the clip would still count in the layout at 0, 0)
+            ax.plot(x[sel], y[sel], ls="none", marker=marker, ms=3.5, color=colour, mfc=face,
+                    clip_on=False)
     ax.plot([], [], color=colour, marker=marker, ms=3.5, ls=ls, lw=1.1, label=label)
 
 
-def plot_sweep(table: pd.DataFrame, mask: str, paths, sample_ranges: dict | None = None) -> None:
-    """Paper Fig. 3 (inner) / Fig. 8 (outer): scatter against D per split, null line, power.
+# The photometric aperture of the reference ages: radius 4 px, so D = 8 px splits a sweep into
+# the zone where the cluster's own light still dominates and the zone of the environment.
+APERTURE_DIAMETER_PX = 8
+ZONES = {"inner": (f"cluster partly visible (D < {APERTURE_DIAMETER_PX} px)",
+                   f"environment only (D ≥ {APERTURE_DIAMETER_PX} px)"),
+         "outer": (f"cluster only (D < {APERTURE_DIAMETER_PX} px)",
+                   f"cluster and environment (D ≥ {APERTURE_DIAMETER_PX} px)")}
+ZONE_COLOURS = ("tab:green", "tab:orange")
+ZONE_ALPHA = 0.14
 
-    Panels: rows five-filter / white-light, columns one per sample. The right axis carries the
-    predictive power retained, (b_test^2 - s_test^2) / b_test^2.
+
+def _x_range(diameters) -> tuple[float, float]:
+    """The x axis of a sweep: from its first diameter to its last."""
+    lo, hi = float(np.min(diameters)), float(np.max(diameters))
+    return (lo, hi) if hi > lo else (lo - 1, hi + 1)
+
+
+def _zones(ax, mask: str, xlim, label=False) -> None:
+    """Shade the cluster zone (green) and the environment zone (orange) of a sweep."""
+    lo, hi = xlim
+    for k, (a, b) in enumerate(((lo, min(hi, APERTURE_DIAMETER_PX)),
+                                (max(lo, APERTURE_DIAMETER_PX), hi))):
+        if b > a:
+            ax.axvspan(a, b, color=ZONE_COLOURS[k], alpha=ZONE_ALPHA, lw=0,
+                       gid=("zone_cluster", "zone_environment")[k],
+                       label=ZONES[mask][k] if label else None)
+
+
+def _silhouettes(ax, mask: str, diameters, xlim, size: int = 112, n: int = 4) -> None:
+    """Small pictures of the mask (hidden pixels black) at a few diameters of the sweep."""
+    from .inputs import visible_mask
+
+    ds = sorted(set(int(d) for d in diameters))
+    if len(ds) > n:
+        ds = [ds[int(round(i))] for i in np.linspace(0, len(ds) - 1, n)]
+    lo, hi = xlim
+    width = 0.13
+    for d in ds:
+        fx = (d - lo) / (hi - lo)
+        fx = min(max(fx, width / 2), 1 - width / 2)
+        inset = ax.inset_axes([fx - width / 2, 0.985 - width * 1.1, width, width * 1.1])
+        inset.imshow(visible_mask(size, mask, d), cmap="gray", vmin=0, vmax=1,
+                     interpolation="nearest")
+        inset.set_gid(f"silhouette_D{d}")
+        inset.set_xticks([])
+        inset.set_yticks([])
+        for spine in inset.spines.values():
+            spine.set_visible(True)
+            spine.set_linewidth(0.5)
+            spine.set_color("0.4")
+
+
+def _sweep_panel(ax, pax, panel: pd.DataFrame, mask: str, xlim, silhouettes: bool = True) -> bool:
+    """One sweep: scatter per split with its null predictor (top), predictive power (below).
+
+    Returns whether every point had all its seeds.
+    """
+    complete_all = True
+    top = 0.0
+    for split, (colour, marker) in SPLIT_STYLE.items():
+        p = panel[panel["split"] == split].sort_values("diameter")
+        if p.empty:
+            continue
+        _errorbar(ax, p["diameter"], p["scatter_mean"], p["scatter_std"],
+                  p["complete"].astype(bool), colour, marker, SPLIT_LABEL[split],
+                  gid=f"scatter_{split}")
+        complete_all &= bool(p["complete"].astype(bool).all())
+        top = np.nanmax([top, (p["scatter_mean"] + np.nan_to_num(p["scatter_std"])).max()])
+        null = p["null_scatter"].dropna()
+        if len(null):
+            ax.axhline(null.iloc[0], color=colour, ls="--", lw=0.9, gid=f"null_{split}")
+            top = max(top, float(null.max()))
+    test = panel[panel["split"] == "test"].sort_values("diameter")
+    # Head room for the mask silhouettes along the top.
+    ax.set_ylim(0, (1.45 if silhouettes else 1.12) * top if np.isfinite(top) and top > 0 else 1)
+    ax.set_xlim(*xlim)
+    _zones(ax, mask, xlim)
+    if silhouettes:
+        _silhouettes(ax, mask, panel["diameter"], xlim)
+    power = test["predictive_power"].to_numpy(float)
+    pax.plot(test["diameter"], power, color="0.1", lw=1.3, marker="o", ms=2.5, clip_on=False,
+             gid="power")
+    pax.axhline(0, color="0.5", lw=0.6)
+    finite = power[np.isfinite(power)]
+    low = min(0.0, float(finite.min())) if len(finite) else 0.0
+    high = max(1.0, float(finite.max())) if len(finite) else 1.0
+    pad = 0.08 * (high - low)
+    pax.set_ylim(low - pad, high + pad)  # never clipped: negative power (worse than null) shows
+    pax.set_xlim(*xlim)
+    _zones(pax, mask, xlim)
+    ax.tick_params(labelbottom=False)
+    return complete_all
+
+
+def _legend_handles(mask: str, with_power: bool = True):
+    handles = [plt.Line2D([], [], color=c, marker=m, ms=3.5, lw=1.1, label=SPLIT_LABEL[s])
+               for s, (c, m) in SPLIT_STYLE.items()]
+    handles.append(plt.Line2D([], [], color="0.3", ls="--", lw=0.9,
+                              label="null predictor (dashed, per split)"))
+    for k in range(2):
+        handles.append(matplotlib.patches.Patch(color=ZONE_COLOURS[k], alpha=ZONE_ALPHA,
+                                                label=ZONES[mask][k]))
+    return handles
+
+
+def _legend_below(fig, handles, ncol: int):
+    """The figure's legend under the panels, in as many columns as fit the figure's width."""
+    width = fig.get_figwidth() * fig.dpi
+    for n in range(min(ncol, len(handles)), 0, -1):
+        legend = fig.legend(handles=handles, loc="outside lower center", ncol=n, fontsize=8,
+                            handlelength=1.8, columnspacing=1.2)
+        if legend.get_window_extent(fig.canvas.get_renderer()).width <= 0.97 * width or n == 1:
+            return legend
+        legend.remove()
+
+
+def _sweep_grid(nrow: int, ncol: int, width=4.6, height=4.2):
+    """Panels of sweeps: per cell a scatter axes over a smaller predictive-power axes."""
+    fig = plt.figure(figsize=(max(width * ncol, 5.6), height * nrow + 0.9), layout="constrained")
+    cells = fig.add_gridspec(nrow, ncol)
+    axes = np.empty((nrow, ncol), dtype=object)
+    paxes = np.empty((nrow, ncol), dtype=object)
+    for i in range(nrow):
+        for j in range(ncol):
+            sub = cells[i, j].subgridspec(2, 1, height_ratios=[3, 1.15], hspace=0.04)
+            axes[i, j] = fig.add_subplot(sub[0])
+            paxes[i, j] = fig.add_subplot(sub[1], sharex=axes[i, j])
+    return fig, axes, paxes
+
+
+def _diameter_label(mask: str) -> str:
+    return DIAMETER if mask == "inner" else "outer-mask diameter $D$ (visible region, pixels)"
+
+
+def plot_sweep(table: pd.DataFrame, mask: str, paths, sample_ranges: dict | None = None):
+    """Paper Fig. 3 (inner) / Fig. 8 (outer): scatter against D per split, null, power.
+
+    Panels: rows five-filter / white-light, columns one per sample. Each panel shows the mean
+    scatter of the seeds (error bars: population std over seeds) for the training, validation
+    and test sets with the null predictor of each split (dashed, same colour), the cluster and
+    environment zones and mask silhouettes; below it, the predictive power retained,
+    (b_test^2 - s_test^2) / b_test^2, on an axis that covers negative values. Returns the Figure.
     """
     _style()
     data = sweeps(table, add_unmasked=(mask == "inner"))
     data = data[data["mask"] == mask]
     channels = [c for c in CHANNEL_ORDER if c in set(data["channels"])]
     samples = _sample_order(data["sample"])
-    fig, axes = _panel_grid(channels, samples)
     if data.empty:
+        fig, axes = _panel_grid(channels, samples)
         _placeholder(axes[0, 0], f"No {MASK_LABEL[mask]} sweep in this grid yet.")
         save(fig, paths)
-        return
+        return fig
+    fig, axes, paxes = _sweep_grid(len(channels), len(samples))
+    xlim = _x_range(data["diameter"])
     any_incomplete = False
     for i, ch in enumerate(channels):
         for j, sample in enumerate(samples):
-            ax = axes[i, j]
+            ax, pax = axes[i, j], paxes[i, j]
             panel = data[(data["channels"] == ch) & (data["sample"] == sample)]
+            title = f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}"
             if panel.empty:
-                _placeholder(ax, f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}:\nnot in this grid")
+                _placeholder(ax, f"{title}:\nnot in this grid")
+                pax.set_visible(False)
                 continue
-            for split, (colour, marker) in SPLIT_STYLE.items():
-                p = panel[panel["split"] == split].sort_values("diameter")
-                _errorbar(ax, p["diameter"], p["scatter_mean"], p["scatter_std"],
-                          p["complete"].astype(bool), colour, marker, SPLIT_LABEL[split])
-                any_incomplete |= not p["complete"].astype(bool).all()
-            test = panel[panel["split"] == "test"].sort_values("diameter")
-            null = test["null_scatter"].dropna()
-            if len(null):
-                ax.axhline(null.iloc[0], color="black", ls="--", lw=1, label="null predictor (test)")
-            top = np.nanmax([panel["scatter_mean"].max() + np.nan_to_num(panel["scatter_std"]).max(),
-                             null.max() if len(null) else 0])
-            ax.set_ylim(0, 1.12 * top if np.isfinite(top) and top > 0 else 1)
-            ax.set_xlim(-1, data["diameter"].max() * 1.03 + 1)
-            power = ax.twinx()
-            power.plot(test["diameter"], test["predictive_power"], color="0.15", lw=1.4,
-                       marker=".", ms=3)
-            power.set_ylim(-0.05, 1.05)
-            power.spines["right"].set_visible(True)
-            power.spines["top"].set_visible(False)
-            if j == len(samples) - 1:
-                power.set_ylabel("predictive power retained", color="0.15")
-            ax.set_title(f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}", fontsize=10)
+            any_incomplete |= not _sweep_panel(ax, pax, panel, mask, xlim)
+            ax.set_title(title, fontsize=10)
+            ax.set_ylabel("scatter (dex)")
+            pax.set_ylabel("predictive power\nretained", fontsize=8)
             if i == len(channels) - 1:
-                ax.set_xlabel(DIAMETER if mask == "inner" else "outer-mask diameter $D$ (visible region, pixels)")
-            if j == 0:
-                ax.set_ylabel("scatter (dex)")
-    handles, labels = [], []
-    for ax in axes.flat:
-        for h, lab in zip(*ax.get_legend_handles_labels()):
-            if lab not in labels:
-                handles.append(h)
-                labels.append(lab)
-    handles.append(plt.Line2D([], [], color="0.15", lw=1.4, marker="."))
-    labels.append("predictive power retained (right axis)")
-    fig.legend(handles, labels, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 1.0))
+                pax.set_xlabel(_diameter_label(mask))
+    handles = _legend_handles(mask)
     if any_incomplete:
-        fig.text(0.5, -0.02, "open symbols: fewer seeds than asked (sweep not finished)",
-                 ha="center", va="top", fontsize=8, color="tab:red")
-    fig.tight_layout()
+        handles.append(plt.Line2D([], [], color="0.3", marker="o", mfc="white", ls="none",
+                                  label="open: fewer seeds than asked"))
+    _legend_below(fig, handles, ncol=3 if len(samples) == 1 else 4)
     save(fig, paths)
+    return fig
 
 
-def plot_scatter_vs_diameter(table: pd.DataFrame, paths) -> None:
-    """Overview of every mask sweep of the grid, inner and outer, one panel each."""
+def plot_scatter_vs_diameter(table: pd.DataFrame, paths):
+    """Overview of every mask sweep of the grid, inner and outer, one panel each (Fig. 3 style).
+    Returns the Figure."""
     _style()
     data = sweeps(table)
-    panels = data.groupby(["mask", "channels", "sample"], sort=True)
+    panels = list(data.groupby(["mask", "channels", "sample"], sort=True))
     n = max(len(panels), 1)
     ncol = min(n, 2)
     nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.4 * nrow), squeeze=False)
-    if not len(panels):
+    if not panels:
+        fig, axes = plt.subplots(figsize=(4.6, 3.4), squeeze=False)
         _placeholder(axes[0, 0], "No mask sweep in this grid.")
-    for ax, ((mask, channels, sample), panel) in zip(axes.flat, panels):
-        for split, (colour, marker) in SPLIT_STYLE.items():
-            p = panel[panel["split"] == split].sort_values("diameter")
-            _errorbar(ax, p["diameter"], p["scatter_mean"], p["scatter_std"],
-                      p["complete"].astype(bool), colour, marker, SPLIT_LABEL[split])
-            null = p["null_scatter"].dropna()
-            if split == "test" and len(null):
-                ax.axhline(null.iloc[0], color="black", ls="--", lw=1, label="null predictor (test)")
-        ax.set_title(f"{CHANNEL_LABEL.get(channels, channels)}, {MASK_LABEL[mask]}, {sample_label(sample)}",
-                     fontsize=10)
-        ax.set_xlabel(DIAMETER)
+        save(fig, paths)
+        return fig
+    fig, axes, paxes = _sweep_grid(nrow, ncol)
+    for k, ((mask, channels, sample), panel) in enumerate(panels):
+        ax, pax = axes.flat[k], paxes.flat[k]
+        _sweep_panel(ax, pax, panel, mask, _x_range(panel["diameter"]))
+        ax.set_title(f"{CHANNEL_LABEL.get(channels, channels)}, {MASK_LABEL[mask]}, "
+                     f"{sample_label(sample)}", fontsize=10)
         ax.set_ylabel("scatter (dex)")
-        ax.set_ylim(bottom=0)
-    for ax in list(axes.flat)[max(len(panels), 1):]:
-        ax.set_visible(False)
-    if len(panels):
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="lower center", ncol=4, bbox_to_anchor=(0.5, 1.0))
-    fig.tight_layout()
+        pax.set_ylabel("predictive power\nretained", fontsize=8)
+        pax.set_xlabel(_diameter_label(mask))
+    for k in range(len(panels), nrow * ncol):
+        axes.flat[k].set_visible(False)
+        paxes.flat[k].set_visible(False)
+    masks = sorted(set(data["mask"]))
+    handles = _legend_handles(masks[0])[:4]
+    for mask in masks:
+        for k in range(2):
+            handles.append(matplotlib.patches.Patch(color=ZONE_COLOURS[k], alpha=ZONE_ALPHA,
+                                                    label=f"{MASK_LABEL[mask]}: {ZONES[mask][k]}"))
+    _legend_below(fig, handles, ncol=2 if ncol == 1 else 3)
     save(fig, paths)
+    return fig
 
 
 def _bar_rows(rows: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
@@ -230,18 +354,28 @@ def _bar_rows(rows: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
 
 
 def _draw_bars(ax, r: pd.DataFrame, null: float | None) -> None:
-    """Horizontal bars, first case on top; 'not run' where a bar has no model yet."""
-    y = np.arange(len(r))[::-1]
+    """Horizontal bars, the first case at the bottom and the null predictor (last row) on top,
+    as in the paper. A case without a model yet is written "not run"; a null predictor without
+    its scores (it needs no training) "not scored yet"."""
+    y = np.arange(1, len(r) + 1)
     have = r["scatter_mean"].notna().to_numpy()
-    ax.barh(y[have], r.loc[have, "scatter_mean"], xerr=np.nan_to_num(r.loc[have, "scatter_std"]),
-            color=r.loc[have, "colour"], edgecolor="black", linewidth=0.6, capsize=3, height=0.7)
+    bars = ax.barh(y[have], r.loc[have, "scatter_mean"],
+                   xerr=np.nan_to_num(r.loc[have, "scatter_std"].to_numpy(float)),
+                   color=r.loc[have, "colour"], edgecolor="black", linewidth=0.6, capsize=3,
+                   height=0.7, gid="bars")
+    for bar, case in zip(bars.patches, r.loc[have, "case"]):
+        bar.set_gid(f"bar_{case}")
     tops = (r["scatter_mean"] + np.nan_to_num(r["scatter_std"])).to_numpy(float)
     if null is not None and np.isfinite(null):
         tops = np.append(tops, null)
     xmax = float(np.nanmax(tops)) if np.isfinite(tops).any() else 1.0
+    beside = matplotlib.transforms.blended_transform_factory(ax.transAxes, ax.transData)
     for yi, (_, row) in zip(y, r.iterrows()):
         if not np.isfinite(row["scatter_mean"]):
-            ax.text(0.01 * xmax, yi, "not run", va="center", ha="left", fontsize=8, color="tab:red")
+            text = "not scored yet" if row["case"] == "null_predictor" else "not run"
+            # clear of the axis line, so the words never sit on the frame
+            ax.text(0.04, yi, text, transform=beside, va="center", ha="left", fontsize=8,
+                    color="tab:red", style="italic", gid="not_run")
             continue
         note = f"{row['scatter_mean']:.2f}"
         if row["case"] != "null_predictor" and not row["complete"]:
@@ -250,8 +384,9 @@ def _draw_bars(ax, r: pd.DataFrame, null: float | None) -> None:
                 va="center", ha="left", fontsize=8,
                 color="tab:red" if "seeds" in note else "black")
     if null is not None and np.isfinite(null):
-        ax.axvline(null, color="black", ls="--", lw=0.8)
+        ax.axvline(null, color="black", ls="--", lw=0.8, gid="null_line")
     ax.set_yticks(y, r["label"])
+    ax.set_ylim(0.4, len(r) + 0.6)
     ax.set_xlim(0, 1.3 * xmax)
     ax.set_xlabel("test scatter (dex)")
 
@@ -276,8 +411,9 @@ def bar_label(number: int, bar: dict) -> str:
 
 
 def plot_bar_chart(table: pd.DataFrame, chart: dict, paths, sample_ranges: dict | None = None,
-                   split: str = "test") -> None:
-    """Paper Fig. 4 / Fig. 5: one bar per case with seed error bars, the null predictor last."""
+                   split: str = "test"):
+    """Paper Fig. 4 / Fig. 5: one bar per case (mean over seeds, error bars the population std
+    over seeds), case 1 at the bottom and the null predictor as the top case. Returns the Figure."""
     _style()
     rows = table[table["split"] == split].copy()
     rows["channels"] = rows["channels"].fillna("")
@@ -310,11 +446,12 @@ def plot_bar_chart(table: pd.DataFrame, chart: dict, paths, sample_ranges: dict 
             ax.set_yticklabels([])
     fig.tight_layout()
     save(fig, paths)
+    return fig
 
 
-def plot_cases(table: pd.DataFrame, paths, split: str = "test", max_points: int = 3) -> None:
+def plot_cases(table: pd.DataFrame, paths, split: str = "test", max_points: int = 3):
     """Every short case of the grid as a bar (sweeps longer than ``max_points`` are left to the
-    sweep figures), with seed error bars and the null predictor."""
+    sweep figures), with seed error bars and the null predictor on top. Returns the Figure."""
     _style()
     rows = table[table["split"] == split].copy()
     rows["channels"] = rows["channels"].fillna("")
@@ -339,75 +476,124 @@ def plot_cases(table: pd.DataFrame, paths, split: str = "test", max_points: int 
         ax.set_title(sample_label(sample), fontsize=10)
     fig.tight_layout()
     save(fig, paths)
+    return fig
 
 
-def _binned_median(x, y, bins):
-    idx = np.digitize(x, bins) - 1
-    centres, medians = [], []
-    for i in range(len(bins) - 1):
-        sel = idx == i
-        if sel.sum() >= 3:
-            centres.append(0.5 * (bins[i] + bins[i + 1]))
-            medians.append(np.median(y[sel]))
-    return np.array(centres), np.array(medians)
+def setting_words(setting: str) -> str:
+    """'full/white_light/inner24/true' -> 'white-light, inner mask D = 24' (the case in words)."""
+    parts = setting.split("/")
+    if len(parts) != 4:
+        return setting
+    _, channels, occlusion, labels = parts
+    bar = parse_bar(f"{channels}/{occlusion}" + ("/shuffled" if labels == "shuffled" else ""))
+    return bar_label(0, bar).split(": ", 1)[1]
+
+
+def _binned_medians(t, y, bins) -> np.ndarray:
+    """Median of y per bin of t (NaN where a bin holds fewer than 3 clusters)."""
+    idx = np.digitize(t, bins) - 1
+    return np.array([np.median(y[idx == i]) if (idx == i).sum() >= 3 else np.nan
+                     for i in range(len(bins) - 1)])
 
 
 def plot_predictions(runs: list[dict], paths, sample_ranges: dict | None = None,
-                     split: str = "test") -> None:
+                     split: str = "test", seed_runs: list[list[dict]] | None = None):
     """Paper Fig. 2: predicted vs true, residual vs true (test set), and loss per epoch.
 
     ``runs``: one dict per column with 'sample', 'setting', 'seed', 'predictions' and
-    'history' (DataFrames as the train rule writes them).
+    'history' (DataFrames as the train rule writes them); its model is the one drawn point by
+    point. ``seed_runs`` (optional, one list per column): every seed's run of the same setting
+    (dicts with 'seed', 'predictions', 'history'); their spread is shown as the test scatter's
+    mean ± population std over seeds, the band of the seeds' binned median residuals and every
+    seed's loss curves. Returns the Figure.
     """
     _style()
     ncol = max(len(runs), 1)
-    fig, axes = plt.subplots(3, ncol, figsize=(4.3 * ncol, 10.5), squeeze=False,
+    fig, axes = plt.subplots(3, ncol, figsize=(4.5 * ncol, 11.0), squeeze=False,
                              gridspec_kw={"height_ratios": [1.25, 0.8, 0.8]})
     if not runs:
         plt.close(fig)
         fig, ax = plt.subplots(figsize=(6, 3))
         _placeholder(ax, "No unmasked model finished yet.")
     for j, run in enumerate(runs):
+        seeds = [r for r in (seed_runs[j] if seed_runs else []) if r.get("predictions") is not None]
+        if not any(r["seed"] == run["seed"] for r in seeds):
+            seeds = [run, *seeds]
         pred = run["predictions"]
         p = pred[pred["split"] == split]
         t, y = p["log_age_true"].to_numpy(float), p["log_age_pred"].to_numpy(float)
         lo = np.floor(min(t.min(), y.min()) * 2) / 2 - 0.1 if len(t) else 5.9
         hi = np.ceil(max(t.max(), y.max()) * 2) / 2 + 0.1 if len(t) else 10.1
         alpha = 0.8 if len(t) < 200 else 0.35
+        per_seed = []
+        for r in seeds:
+            q = r["predictions"][r["predictions"]["split"] == split]
+            per_seed.append(scatter(q["log_age_pred"], q["log_age_true"]))
         ax = axes[0, j]
-        ax.scatter(t, y, s=7, alpha=alpha, color="tab:purple", edgecolor="none")
+        ax.scatter(t, y, s=7, alpha=alpha, color="tab:purple", edgecolor="none", gid="predictions")
         ax.plot([lo, hi], [lo, hi], color="black", lw=0.9, ls="--", label="1:1")
         ax.set_xlim(lo, hi)
         ax.set_ylim(lo, hi)
         ax.set_aspect("equal")
         ax.set_xlabel(f"reference (SED) {LOG_AGE}")
         ax.set_ylabel(f"predicted {LOG_AGE}")
-        ax.set_title(f"{sample_label(run['sample'], sample_ranges)}\n"
-                     f"{run['setting']}, seed {run['seed']}", fontsize=9)
-        ax.text(0.04, 0.96, f"{split} scatter = {scatter(y, t):.2f} dex\nN = {len(t)}",
-                transform=ax.transAxes, va="top", fontsize=9)
+        ax.set_title(f"{setting_words(run['setting'])}\n{sample_label(run['sample'], sample_ranges)}",
+                     fontsize=9.5)
+        if len(per_seed) > 1:
+            spread = (f"{split} scatter {np.mean(per_seed):.2f} ± {np.std(per_seed):.2f} dex\n"
+                      f"(mean ± std over {len(per_seed)} seeds)\n"
+                      f"points: seed {run['seed']}, {scatter(y, t):.2f} dex")
+        else:
+            spread = f"{split} scatter {scatter(y, t):.2f} dex\n(seed {run['seed']})"
+        ax.text(0.04, 0.96, f"{spread}\nN = {len(t)} {split} clusters", transform=ax.transAxes,
+                va="top", fontsize=8.5, gid="scatter_text")
         ax = axes[1, j]
         resid = y - t
-        ax.scatter(t, resid, s=7, alpha=alpha, color="tab:purple", edgecolor="none")
+        ax.scatter(t, resid, s=7, alpha=alpha, color="tab:purple", edgecolor="none", gid="residuals")
         ax.axhline(0, color="black", lw=0.9, ls="--")
-        c, m = _binned_median(t, resid, np.arange(lo, hi + 0.25, 0.25))
-        if len(c):
-            ax.plot(c, m, color="black", lw=1.5, marker="o", ms=3, label="binned median")
-            ax.legend(loc="upper right", fontsize=8)
+        bins = np.arange(lo, hi + 0.25, 0.25)
+        centres = 0.5 * (bins[:-1] + bins[1:])
+        medians = []
+        for r in seeds:
+            q = r["predictions"][r["predictions"]["split"] == split]
+            qt = q["log_age_true"].to_numpy(float)
+            medians.append(_binned_medians(qt, q["log_age_pred"].to_numpy(float) - qt, bins))
+        medians = np.array(medians)
+        shown = _binned_medians(t, resid, bins)
+        ok = np.isfinite(shown)
+        if len(seeds) > 1 and ok.any():
+            band = np.where(np.isfinite(medians), medians, shown)  # a bin too thin in one seed
+            ax.fill_between(centres[ok], band.min(axis=0)[ok], band.max(axis=0)[ok], color="0.5",
+                            alpha=0.3, lw=0, label=f"range of the {len(seeds)} seeds' medians",
+                            gid="seed_band")
+        if ok.any():
+            ax.plot(centres[ok], shown[ok], color="black", lw=1.5, marker="o", ms=3,
+                    label=f"binned median (seed {run['seed']})", gid="binned_median")
+            ax.legend(loc="upper right", fontsize=7.5)
         ax.set_xlim(lo, hi)
         ax.set_xlabel(f"reference (SED) {LOG_AGE}")
         ax.set_ylabel("residual, predicted − reference (dex)")
         ax = axes[2, j]
         h = run["history"]
         if len(h):
-            ax.plot(h["epoch"], h["loss"], color=SPLIT_STYLE["train"][0], label="training")
-            ax.plot(h["epoch"], h["val_loss"], color=SPLIT_STYLE["validation"][0], label="validation")
+            for r in seeds:
+                if r["seed"] == run["seed"] or r.get("history") is None or not len(r["history"]):
+                    continue
+                ax.plot(r["history"]["epoch"], r["history"]["loss"], color=SPLIT_STYLE["train"][0],
+                        lw=0.7, alpha=0.35, gid="loss_other_seed")
+                ax.plot(r["history"]["epoch"], r["history"]["val_loss"],
+                        color=SPLIT_STYLE["validation"][0], lw=0.7, alpha=0.35, gid="loss_other_seed")
+            ax.plot(h["epoch"], h["loss"], color=SPLIT_STYLE["train"][0], label="training", gid="loss")
+            ax.plot(h["epoch"], h["val_loss"], color=SPLIT_STYLE["validation"][0], label="validation",
+                    gid="val_loss")
+            if len(seeds) > 1:
+                ax.plot([], [], color="0.5", lw=0.7, alpha=0.6, label="other seeds")
             best = int(h.loc[h["val_loss"].idxmin(), "epoch"])
             ax.axvline(best, color="0.4", ls=":", lw=1, label=f"best epoch ({best})")
             positive = h[["loss", "val_loss"]].to_numpy(float)
             if positive.min() > 0 and positive.max() / positive.min() > 20:
                 ax.set_yscale("log")
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=7.5)
             ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         else:
             _placeholder(ax, "no training history")
@@ -415,6 +601,7 @@ def plot_predictions(runs: list[dict], paths, sample_ranges: dict | None = None,
         ax.set_ylabel("MSE loss (scaled log age)")
     fig.tight_layout()
     save(fig, paths)
+    return fig
 
 
 def galaxy_names(keys) -> str:
@@ -422,48 +609,59 @@ def galaxy_names(keys) -> str:
 
 
 def plot_age_histograms(clusters: pd.DataFrame, groups: dict[str, list[str]], paths,
-                        sample_ranges: dict | None = None) -> None:
-    """Paper Fig. 6: log-age distributions of the galaxy groups (near and far)."""
+                        sample_ranges: dict | None = None):
+    """Paper Fig. 6: log-age distributions of the galaxy groups (near and far), each as the
+    fraction of its clusters per 0.1 dex bin, so groups of different sizes compare. The legend
+    sits under the axes, where no line crosses it. Returns the Figure."""
     _style()
-    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    fig, ax = plt.subplots(figsize=(7.0, 5.2), layout="constrained")
     bins = np.arange(5.95, 10.25, 0.1)
     colours = ["tab:blue", "tab:red", "tab:green", "tab:orange"]
-    drawn = 0
+    handles = []
     for k, (name, galaxies) in enumerate(groups.items()):
         sel = clusters[clusters["galaxy"].isin(galaxies)]
         colour = colours[k % len(colours)]
+        ls = GROUP_LINESTYLE[k % len(GROUP_LINESTYLE)] if k else "-"
         if sel.empty:
-            ax.plot([], [], color=colour, label=f"{name}: no clusters in the data")
+            handles.append(plt.Line2D([], [], color=colour, ls=ls,
+                                      label=f"{name}: no clusters in the data"))
             continue
         ages = sel["log_age"].to_numpy(float)
         d = sel["distance_mpc"]
         dist = f"{d.min():.1f} Mpc" if d.min() == d.max() else f"{d.min():.1f}–{d.max():.1f} Mpc"
-        label = (f"{name}: {galaxy_names(sorted(set(sel['galaxy'])))}\n"
+        label = (f"{name}: {galaxy_names(sorted(set(sel['galaxy'])))}; "
                  f"{dist}; N = {len(ages)}, mean {ages.mean():.2f}")
-        ax.hist(ages, bins=bins, histtype="step", lw=1.6, color=colour, label=label,
-                ls=GROUP_LINESTYLE[k % len(GROUP_LINESTYLE)] if k else "-")
-        ax.axvline(ages.mean(), color=colour, lw=0.8, ls="--")
-        drawn += 1
+        ax.hist(ages, bins=bins, weights=np.full(len(ages), 1.0 / len(ages)), histtype="step",
+                lw=1.6, color=colour, ls=ls, gid=f"hist_{name}")
+        ax.axvline(ages.mean(), color=colour, lw=0.8, ls="--", gid=f"mean_{name}")
+        handles.append(plt.Line2D([], [], color=colour, ls=ls, lw=1.6, label=label))
+    cuts = False
     for sample, r in (sample_ranges or {}).items():
         for bound in ("min_log_age", "max_log_age"):
             if (r or {}).get(bound) is not None:
-                ax.axvline(r[bound], color="0.5", lw=0.8, ls=":")
-    if any((r or {}) for r in (sample_ranges or {}).values()):
-        ax.plot([], [], color="0.5", lw=0.8, ls=":", label="age cuts of the restricted sample")
+                ax.axvline(r[bound], color="0.5", lw=0.8, ls=":", gid="age_cut")
+                cuts = True
+    if handles:
+        handles.append(plt.Line2D([], [], color="0.3", lw=0.8, ls="--", label="mean log age"))
+    if cuts:
+        handles.append(plt.Line2D([], [], color="0.5", lw=0.8, ls=":",
+                                  label="age cuts of the restricted sample"))
     if not groups:
         _placeholder(ax, "No galaxy groups configured ('subsamples').")
     ax.set_xlabel(f"reference (SED) {LOG_AGE}")
-    ax.set_ylabel("number of clusters")
+    ax.set_ylabel("fraction of the group's clusters per 0.1 dex")
     ax.set_xlim(5.9, 10.3)
-    ax.set_ylim(top=ax.get_ylim()[1] * 1.35)  # room for the legend
-    ax.legend(fontsize=8, loc="upper left", ncol=2)
-    fig.tight_layout()
+    ax.set_ylim(bottom=0)
+    if handles:
+        fig.legend(handles=handles, loc="outside lower center", ncol=1, fontsize=8)
     save(fig, paths)
+    return fig
 
 
 def plot_group_sweeps(groups: pd.DataFrame, paths, mask: str = "inner",
-                      sample_ranges: dict | None = None) -> None:
-    """Paper Fig. 7: relative error (%) against D, each galaxy group against its own null."""
+                      sample_ranges: dict | None = None):
+    """Paper Fig. 7: relative error (%) against D, each galaxy group against its own null
+    (near dotted, far dashed), with the cluster and environment zones. Returns the Figure."""
     _style()
     data = sweeps(groups, extra_keys=("group",), add_unmasked=(mask == "inner")) if len(groups) else groups
     data = data[data["mask"] == mask] if len(data) else data
@@ -473,8 +671,9 @@ def plot_group_sweeps(groups: pd.DataFrame, paths, mask: str = "inner",
     if data.empty:
         _placeholder(axes[0, 0], f"No {MASK_LABEL[mask]} sweep with clusters of the galaxy groups yet.")
         save(fig, paths)
-        return
+        return fig
     names = list(dict.fromkeys(data["group"]))
+    xlim = _x_range(data["diameter"])
     for i, ch in enumerate(channels):
         for j, sample in enumerate(samples):
             ax = axes[i, j]
@@ -491,15 +690,17 @@ def plot_group_sweeps(groups: pd.DataFrame, paths, mask: str = "inner",
                           "black" if k < 2 else f"C{k}", "o" if k % 2 == 0 else "s",
                           f"{name} (N$_\\mathrm{{test}}$ = {int(p['n_clusters'].iloc[0])}, "
                           f"null {p['null_scatter'].iloc[0]:.2f} dex)",
-                          ls=GROUP_LINESTYLE[k % len(GROUP_LINESTYLE)])
-            ax.axhline(100, color="0.5", ls="-", lw=1, label="null predictor (100 %)")
+                          ls=GROUP_LINESTYLE[k % len(GROUP_LINESTYLE)], gid=f"relative_error_{name}")
+            ax.axhline(100, color="black", ls="--", lw=1, label="null predictor (100 %)",
+                       gid="null_line")
             top = np.nanmax(panel["relative_error_pct"] + 100 * np.nan_to_num(panel["scatter_std"] / panel["null_scatter"]))
             ax.set_ylim(0, max(115, float(top) * 1.05))
-            ax.set_xlim(-1, data["diameter"].max() * 1.03 + 1)
+            ax.set_xlim(*xlim)
+            _zones(ax, mask, xlim)
             ax.set_title(f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}", fontsize=10)
-            ax.legend(fontsize=7, loc="lower right")
+            ax.legend(fontsize=7, loc="best")
             if i == len(channels) - 1:
-                ax.set_xlabel(DIAMETER)
+                ax.set_xlabel(_diameter_label(mask))
             if j == 0:
                 ax.set_ylabel("relative error (% of null scatter)")
     if not data["complete"].astype(bool).all():
@@ -507,3 +708,4 @@ def plot_group_sweeps(groups: pd.DataFrame, paths, mask: str = "inner",
                  ha="center", va="top", fontsize=8, color="tab:red")
     fig.tight_layout()
     save(fig, paths)
+    return fig

@@ -83,6 +83,18 @@ def seeds(config: dict) -> list[int]:
     return list(range(n))
 
 
+def null_samples(config: dict) -> list[str]:
+    """The samples whose null predictor is scored: those of the cases and of the bar charts.
+
+    The null predictor needs no training, so a bar chart shows it even for a sample no case of
+    the grid trains on.
+    """
+    named = {c["sample"] for c in config.get("cases") or []}
+    named |= {s for chart in config.get("bar_charts") or [] for s in chart.get("samples", [])}
+    known = config.get("samples") or {}
+    return sorted((s for s in named if s in known), key=lambda s: (s != "full", s))
+
+
 def run_dir(results: str, setting_name: str, seed: int) -> str:
     return f"{results}/train/{setting_name}/seed{seed}"
 

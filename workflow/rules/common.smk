@@ -106,7 +106,7 @@ def all_metrics():
 
 
 def null_files():
-    return expand(f"{RESULTS}/null/{{sample}}.json", sample=SAMPLES)
+    return expand(f"{RESULTS}/null/{{sample}}.json", sample=_plan.null_samples(config))
 
 
 def final_outputs():
@@ -166,8 +166,13 @@ def fig2_runs():
 
 
 def fig2_inputs():
-    return {"predictions": [f"{r['dir']}/predictions.csv" for r in fig2_runs()],
-            "history": [f"{r['dir']}/history.csv" for r in fig2_runs()]}
+    """The drawn model of each Fig. 2 column, and every seed of its setting (the spread)."""
+    runs = fig2_runs()
+    every = [train_dir(r["setting"], seed) for r in runs for seed in SEEDS]
+    return {"predictions": [f"{r['dir']}/predictions.csv" for r in runs],
+            "history": [f"{r['dir']}/history.csv" for r in runs],
+            "seed_predictions": [f"{d}/predictions.csv" for d in every],
+            "seed_history": [f"{d}/history.csv" for d in every]}
 
 
 def bar_chart_of(wildcards):

@@ -96,6 +96,7 @@ rule plot_predictions:
         **figure_outputs("fig2_predictions", "fig2"),
     params:
         runs=fig2_runs(),
+        seeds=SEEDS,
         sample_ranges=SAMPLE_RANGES,
     conda:
         "../../envs/clusterage.yaml"

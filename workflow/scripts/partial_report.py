@@ -14,6 +14,7 @@ to_file(snakemake.log[0])
 
 from clusterage import figures  # noqa: E402
 from clusterage.aggregate import write_tables  # noqa: E402
+from clusterage.plan import run_dir, seeds  # noqa: E402
 
 log = logging.getLogger("partial_report")
 config = dict(snakemake.params.config)
@@ -43,7 +44,14 @@ for run in snakemake.params.runs:
     p, h = Path(run["dir"]) / "predictions.csv", Path(run["dir"]) / "history.csv"
     if (Path(run["dir"]) / "metrics.json").is_file():
         runs.append({**run, "predictions": pd.read_csv(p), "history": pd.read_csv(h)})
-figures.plot_predictions(runs, paths("fig2_predictions"), ranges)
+seed_runs = []  # every finished seed of each drawn setting (their spread)
+for run in runs:
+    done = [(seed, Path(run_dir(config["results"], run["setting"], seed)))
+            for seed in seeds(config)]
+    seed_runs.append([{"seed": seed, "predictions": pd.read_csv(d / "predictions.csv"),
+                       "history": pd.read_csv(d / "history.csv")}
+                      for seed, d in done if (d / "metrics.json").is_file()])
+figures.plot_predictions(runs, paths("fig2_predictions"), ranges, seed_runs=seed_runs)
 if Path(snakemake.params.dataset).is_file():
     from clusterage.dataset import read_clusters
 

@@ -16,7 +16,9 @@ import pandas as pd  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
 from ..atomic import atomic_path  # noqa: E402
-from ..galaxies import BANDS  # noqa: E402
+from matplotlib.patches import Circle  # noqa: E402
+
+from ..galaxies import BANDS, PIXEL_SCALE_ARCSEC, TABLE1, pc_per_pixel  # noqa: E402
 from . import ssp  # noqa: E402
 
 CUTOUT = 112
@@ -45,36 +47,81 @@ def pick_by_age(truth: pd.DataFrame, log_ages=(6.0, 7.0, 8.0, 9.0, 10.0)) -> pd.
     return pd.DataFrame(rows)
 
 
-def plot_example_cutouts(data_dir, target: str, truth: pd.DataFrame, out_png, files=None,
-                         log_ages=(6.0, 7.0, 8.0, 9.0, 10.0)) -> list[Path]:
-    """Rows: clusters of increasing age; columns: the five filters; asinh stretch per cutout."""
+APERTURE_RADIUS_PX = 4  # the PHANGS photometric aperture (paper Fig. 1: radius 4 px, 0.14")
+STRETCH = "asinh stretch per cutout (softening 3 sigma of the noise, 1st-99.8th percentile)"
+
+
+def asinh_stretch(cut: np.ndarray) -> tuple[np.ndarray, float]:
+    """The displayed image of one cutout and its upper limit: asinh((x - p1) / (3 sigma))."""
+    noise = 1.4826 * np.median(np.abs(cut - np.median(cut))) + 1e-6
+    lo, hi = np.percentile(cut, [1, 99.8])
+    soft = 3.0 * noise
+    return np.arcsinh((cut - lo) / soft), float(np.arcsinh((hi - lo) / soft))
+
+
+def _scale_bar(ax, distance_mpc: float, arcsec: float = 1.0) -> None:
+    """A bar of ``arcsec`` in the lower left, labelled in arcsec and parsecs at the distance."""
+    length = arcsec / PIXEL_SCALE_ARCSEC
+    pc = length * pc_per_pixel(distance_mpc)
+    x0, y0 = 6, 7
+    ax.plot([x0, x0 + length], [y0, y0], color="black", lw=2, solid_capstyle="butt",
+            gid="scale_bar")
+    ax.text(x0, y0 + 4, f'{arcsec:g}" = {pc:.0f} pc', ha="left", va="bottom", fontsize=6.5,
+            color="black", gid="scale_bar_label",
+            bbox=dict(facecolor="white", edgecolor="none", alpha=0.7, pad=0.5))
+
+
+def draw_example_cutouts(data_dir, target: str, truth: pd.DataFrame, files=None,
+                         log_ages=(6.0, 7.0, 8.0, 9.0, 10.0)):
+    """Paper Fig. 1 style: rows clusters of increasing age, columns the five filters.
+
+    Each panel is centred on the cluster, with the 4 px photometric aperture as a red circle;
+    the first column carries a 1" scale bar in arcsec and parsecs. Returns the Figure.
+    """
     from ..mast import GalaxyFiles
 
     files = files or GalaxyFiles(target)
     picks = pick_by_age(truth, log_ages)
     if picks.empty:
         raise ValueError(f"{target}: no fully covered cluster to show")
+    info = TABLE1.get(target)
+    name = info.name if info else target
     half = CUTOUT // 2
-    fig, axes = plt.subplots(len(picks), 5, figsize=(7.2, 1.5 * len(picks)), squeeze=False)
+    fig, axes = plt.subplots(len(picks), 5, figsize=(7.2, 1.5 * len(picks) + 0.4), squeeze=False)
     images = [fits.getdata(Path(data_dir) / files.image_relpath(b), memmap=True) for b in range(5)]
     for r, (_, c) in enumerate(picks.iterrows()):
-        x, y = int(round(c["x"])), int(round(c["y"])),
-        cuts = [np.asarray(im[y - half : y + half, x - half : x + half], float) for im in images]
-        for b, cut in enumerate(cuts):
+        x, y = int(round(c["x"])), int(round(c["y"]))
+        centre = (half + c["x"] - x, half + c["y"] - y)  # the cluster within the cutout
+        for b, im in enumerate(images):
+            cut = np.asarray(im[y - half : y + half, x - half : x + half], float)
+            shown, top = asinh_stretch(cut)
             ax = axes[r, b]
-            noise = 1.4826 * np.median(np.abs(cut - np.median(cut))) + 1e-6
-            lo, hi = np.percentile(cut, [1, 99.8])
-            soft = 3.0 * noise
-            ax.imshow(np.arcsinh((cut - lo) / soft), origin="lower", cmap="gray_r",
-                      vmin=0, vmax=np.arcsinh((hi - lo) / soft), interpolation="nearest")
+            ax.imshow(shown, origin="lower", cmap="gray_r", vmin=0, vmax=top,
+                      interpolation="nearest")
+            ax.add_patch(Circle(centre, APERTURE_RADIUS_PX, fill=False, color="red", lw=0.8,
+                                gid="aperture"))
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
                 ax.set_title(f"{BANDS[b]} ({files.filters[b]})", fontsize=8)
         axes[r, 0].set_ylabel(f"log t = {c['log_age']:.2f}\nE(B-V) = {c['ebv']:.2f}", fontsize=7)
-    fig.suptitle(f"{target}: synthetic clusters, {CUTOUT}x{CUTOUT} px cutouts", fontsize=9)
+    if info:
+        _scale_bar(axes[-1, 0], info.distance_mpc)
+    size = CUTOUT * PIXEL_SCALE_ARCSEC
+    extent = f'{size:.2f}"' + (f" = {size / PIXEL_SCALE_ARCSEC * pc_per_pixel(info.distance_mpc):.0f} pc"
+                               f" at {info.distance_mpc:g} Mpc" if info else "")
+    fig.suptitle(f"{name} (simulated): clusters centred in {CUTOUT} x {CUTOUT} px cutouts "
+                 f"({extent})\n{STRETCH}; red circle: the {APERTURE_RADIUS_PX} px "
+                 f'({APERTURE_RADIUS_PX * PIXEL_SCALE_ARCSEC:.2f}") photometric aperture',
+                 fontsize=8)
     fig.tight_layout()
-    return _save(fig, out_png)
+    return fig
+
+
+def plot_example_cutouts(data_dir, target: str, truth: pd.DataFrame, out_png, files=None,
+                         log_ages=(6.0, 7.0, 8.0, 9.0, 10.0)) -> list[Path]:
+    """Draw ``draw_example_cutouts`` to ``out_png`` and the PDF beside it."""
+    return _save(draw_example_cutouts(data_dir, target, truth, files, log_ages), out_png)
 
 
 def plot_colour_colour(catalog: pd.DataFrame, out_png, log_age=None) -> list[Path]:
