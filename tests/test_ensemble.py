@@ -16,7 +16,8 @@ SEEDS = (11, 12, 13)
 TRAIN = """
 import json, sys
 import numpy as np
-from clusterage.fitloop import EnsembleEpochRunner, EpochRunner, epoch_order
+from clusterage.ensemble import EnsembleEpochRunner
+from clusterage.fitloop import EpochRunner, epoch_order
 from clusterage.model import build_cnn
 
 out, seeds = sys.argv[1], json.loads(sys.argv[2])
@@ -53,7 +54,7 @@ print(json.dumps(report))
 
 OTHER_BACKEND = """
 import numpy as np
-from clusterage.fitloop import EnsembleEpochRunner
+from clusterage.ensemble import EnsembleEpochRunner
 from clusterage.model import build_cnn
 x = np.zeros((4, 24, 24, 5), np.float32)
 try:

@@ -1,13 +1,14 @@
 """Tables and figures: honest about gaps, drawn from partial grids, and the paper-sized run."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from clusterage import aggregate, figures
+from clusterage import aggregate, figures, grid
 from clusterage.metrics import scatter
 from conftest import REPO
 from runs import finished_run, snakemake
@@ -32,7 +33,7 @@ def small_config(results) -> dict:
 
 def write_run(results, setting, seed, test_error=0.5):
     """A finished run: metrics.json and predictions.csv of 6 clusters per galaxy and split."""
-    run = results / "train" / setting / f"seed{seed}"
+    run = Path(grid.run_dir(str(results), setting, seed))
     run.mkdir(parents=True)
     rows = []
     for split in ("train", "validation", "test"):

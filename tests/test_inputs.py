@@ -1,4 +1,4 @@
-"""What the CNN sees: masks, normalisation, white light, augmentation (method.md)."""
+"""What the CNN sees: masks, normalisation, white light, augmentation (docs/method.md)."""
 
 import numpy as np
 import pytest

@@ -21,6 +21,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from runs import fail_first_training
+
 REPO = Path(__file__).resolve().parents[1]
 START = REPO / ".ci" / "slurm" / "start.sh"
 # Upper bound for the whole Slurm run (the tiny chain takes about 2-3 minutes here). The plugin
@@ -102,9 +104,8 @@ def slurm_run(slurm_cluster):
     copy_workflow(workdir)
     profile = ci_profile(workdir)
     marker = workdir / "fail-once.marker"
-    marker.write_text("the first training that sees this file fails once\n")
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-               CLUSTERAGE_FAIL_ONCE=str(marker))
+    fail_first_training(workdir, marker)  # the copy's train script fails its first attempt
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
     plan = planned_jobs(workdir, env)
     cmd = ["timeout", "-s", "INT", "-k", "30", str(RUN_BOUND_S),
            sys.executable, "-m", "snakemake", "--profile", str(profile),
@@ -176,7 +177,7 @@ def test_every_training_is_a_slurm_job_with_one_gpu(slurm_run):
 
 
 def test_failed_training_is_retried_and_succeeds(slurm_run):
-    assert not slurm_run["marker"].exists(), "no training ever ran the fail-once hook"
+    assert not slurm_run["marker"].exists(), "no training ever ran the fail-once fault"
     jobs = sacct_jobs(slurm_run["run_id"])
     failed = [j for j in jobs if j["State"] == "FAILED"]
     assert len(failed) == 1, (
@@ -204,8 +205,7 @@ def test_packed_profile_runs_several_trainings_per_gpu_job(slurm_run):
     before = {p: p.stat().st_mtime
               for p in sorted((workdir / "results-tiny").rglob("metrics.json"))[:2]}
     trainings = len(before)
-    env = dict(slurm_run["env"])
-    env.pop("CLUSTERAGE_FAIL_ONCE")
+    env = slurm_run["env"]  # the fault has fired: its marker is gone
     proc = subprocess.run(
         # Targets first: --forcerun and --config would take them as their own values.
         ["timeout", "-s", "INT", "-k", "30", str(RUN_BOUND_S), sys.executable, "-m", "snakemake",

@@ -206,7 +206,7 @@ def _annulus_statistic(d, files, truth):
 
 
 def test_environment_encodes_age_only_with_env_strength(tmp_path):
-    """Issue 3 item 4, without a CNN: the surroundings' clumpiness tracks age at env_strength 1
+    """Without a CNN: the surroundings' clumpiness tracks age at env_strength 1
     and does not at env_strength 0."""
     files = GalaxyFiles("ngc628c")
     res = {}

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from clusterage import dataset
-from clusterage.training import Hyper, Setting
+from clusterage.grid import Hyper, Setting
 
 TINY = dict(conv_filters=[4, 4, 4], dense_units=[8], learning_rate=3e-3, batch_size=16,
             epochs=8, patience=20, rotations=4)
@@ -38,7 +38,8 @@ def make_dataset(path: Path, n=120, size=32, seed=0):
 
 RUNNER = """
 import sys, json
-from clusterage.training import train, Setting, Hyper
+from clusterage.grid import Hyper, Setting
+from clusterage.training import train
 args = json.loads(sys.argv[1])
 train(args["data"], args["out"], Setting("five_band", "full", "inner", 4), seed=3,
       hyper=Hyper.from_config(args["hyper"]), checkpoint_dir=args["ckpt"])

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from .metrics import predictive_power, relative_error, scatter
-from .plan import build, case_settings, cases, run_dir, seeds
+from .grid import run_dir
+from .plan import build, case_settings, cases, seeds
 from .splits import SPLITS
 
 TABLE_COLUMNS = ["case", "channels", "sample", "mask", "diameter", "shuffled_labels", "split",

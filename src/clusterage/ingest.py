@@ -20,8 +20,8 @@ from .splits import sample_indices, split_indices
 
 log = logging.getLogger(__name__)
 
-REPORT_COLUMNS = ["galaxy", "n_catalog", "dropped_class", "dropped_bad_age", "dropped_edge",
-                  "dropped_no_coverage", "n_kept"]
+REPORT_COLUMNS = ["galaxy", "n_catalog", "dropped_class", "dropped_bad_age",
+                  "dropped_bad_position", "dropped_edge", "dropped_no_coverage", "n_kept"]
 
 
 def ingest_galaxy(files: GalaxyFiles, data_dir, out_h5, out_report, *, classes=(1, 2, 3),

@@ -1,4 +1,4 @@
-"""What the CNN sees: channels, occlusion masks, normalisation and augmentation (method.md).
+"""What the CNN sees: channels, occlusion masks, normalisation and augmentation (docs/method.md).
 
 All functions work on whole stacks ``(N, H, W, C)`` at once; none loops over clusters or filters.
 """
@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CHANNELS = ("five_band", "white_light")
-MASKS = ("none", "inner", "outer")
+from .grid import CHANNELS, MASKS
 
 
 def select_channels(images: np.ndarray, channels: str) -> np.ndarray:
@@ -44,7 +43,7 @@ def normalise(images: np.ndarray, visible: np.ndarray, mode: str = "instance") -
 
     ``instance`` (paper): one min and one max over all channels of a cutout, which keeps the
     flux ratios between filters (the colours). ``channel``: one min and max per channel.
-    The paper excludes masked pixels from the min/max; the authors' code did not (method.md).
+    The paper excludes masked pixels from the min/max; the authors' code did not (docs/method.md).
     A cutout with no dynamic range becomes all zeros instead of NaN.
     """
     images = np.asarray(images, dtype=np.float32)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .training import Hyper, Setting
+from .grid import Hyper, Setting
 
 
 class ConfigError(ValueError):
@@ -81,10 +81,6 @@ def seeds(config: dict) -> list[int]:
     if n < 1:
         raise ConfigError(f"seeds must be at least 1, got {n}")
     return list(range(n))
-
-
-def run_dir(results: str, setting_name: str, seed: int) -> str:
-    return f"{results}/train/{setting_name}/seed{seed}"
 
 
 def job_params(job: Job) -> dict:

@@ -1,4 +1,4 @@
-"""Samples and the fixed train / validation / test split (method.md, "Splits and augmentation")."""
+"""Samples and the fixed train / validation / test split (docs/method.md, "Splits and augmentation")."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def split_indices(n: int, seed: int = 42, fractions=(0.70, 0.15, 0.15)) -> dict[
     """Positions 0..n-1 assigned to train / validation / test.
 
     Python's ``random.shuffle`` of ``range(n)`` with one fixed seed, as the authors did: every
-    model of a case sees the same split, and the reference null scatters of method.md are
+    model of a case sees the same split, and the reference null scatters of docs/method.md are
     reproduced exactly. The cuts fall at ``int(f_train n)`` and ``int((f_train + f_val) n)``
     (cumulative fractions), which is what reproduces the reference validation scatter 1.0721.
     """

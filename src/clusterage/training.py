@@ -22,65 +22,11 @@ import pandas as pd
 from . import __version__, dataset, inputs
 from .atomic import atomic_path, write_json
 from .fitloop import EpochRunner, epoch_order
+from .grid import Hyper, Setting
 from .metrics import scatter
 from .splits import SPLITS, sample_indices, split_indices
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What the CNN is shown: the identity of a trained model, shared across figures."""
-
-    channels: str
-    sample: str
-    mask: str = "none"
-    diameter: int = 0
-    shuffled_labels: bool = False
-
-    def __post_init__(self):
-        if self.channels not in inputs.CHANNELS:
-            raise ValueError(f"unknown channels {self.channels!r}")
-        if self.mask not in inputs.MASKS:
-            raise ValueError(f"unknown mask {self.mask!r}")
-
-    @property
-    def occlusion(self) -> str:
-        """'none' for an unmasked model (D = 0 is the same model for inner and outer sweeps)."""
-        return "none" if self.mask == "none" or self.diameter == 0 else f"{self.mask}{self.diameter}"
-
-    @property
-    def name(self) -> str:
-        labels = "shuffled" if self.shuffled_labels else "true"
-        return f"{self.sample}/{self.channels}/{self.occlusion}/{labels}"
-
-
-@dataclass
-class Hyper:
-    """Training hyper-parameters; defaults are the paper's (Table 2, Sect. 3.1)."""
-
-    conv_filters: tuple = (128, 256, 512)
-    dense_units: tuple = (512, 256, 128)
-    learning_rate: float = 1e-6
-    batch_size: int = 32
-    epochs: int = 200
-    patience: int = 30
-    rotations: int = 4
-    flips: bool = False
-    normalisation: str = "instance"
-    precision: str = "float32"
-
-    @classmethod
-    def from_config(cls, cfg: dict) -> "Hyper":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(cfg) - known
-        if unknown:
-            raise ValueError(f"unknown training key(s) {sorted(unknown)}; known: {sorted(known)}")
-        cfg = dict(cfg)
-        for key in ("conv_filters", "dense_units"):
-            if key in cfg:
-                cfg[key] = tuple(cfg[key])
-        return cls(**cfg)
 
 
 @dataclass

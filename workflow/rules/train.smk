@@ -1,7 +1,6 @@
 # One training job per (setting, seed): the rule a Slurm profile sends to GPU nodes. Cluster
-# resources (partition, account, GPUs, runtime) are set in profiles/slurm/, not here.
-
-RUN = f"{RESULTS}/train/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/seed{{seed}}"
+# resources (partition, account, GPUs, runtime) are set in profiles/slurm/, not here. The run
+# layout (TRAIN_RUN and the paths beside it) comes from clusterage.grid.
 
 
 localrules:
@@ -28,21 +27,21 @@ rule train:
     input:
         DATASET,
     output:
-        metrics=f"{RUN}/metrics.json",
-        predictions=f"{RUN}/predictions.csv",
-        history=f"{RUN}/history.csv",
-        metadata=f"{RUN}/metadata.json",
-        model=f"{RUN}/model.keras",
+        metrics=f"{TRAIN_RUN}/metrics.json",
+        predictions=f"{TRAIN_RUN}/predictions.csv",
+        history=f"{TRAIN_RUN}/history.csv",
+        metadata=f"{TRAIN_RUN}/metadata.json",
+        model=f"{TRAIN_RUN}/model.keras",
     params:
         job=train_params,
         split=config["split"],
-        checkpoint=f"{RESULTS}/checkpoints/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/seed{{seed}}",
+        checkpoint=TRAIN_CHECKPOINT,
     conda:
         "../../envs/clusterage.yaml"
     log:
-        f"{RESULTS}/logs/train/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/seed{{seed}}.log",
+        TRAIN_LOG,
     benchmark:
-        f"{RESULTS}/benchmarks/train/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/seed{{seed}}.tsv"
+        TRAIN_BENCHMARK
     threads: 1
     script:
         "../scripts/train.py"

@@ -4,15 +4,6 @@ import os
 from clusterage.logs import to_file
 
 to_file(snakemake.log[0])
-# Test hook (tests/test_slurm.py): fail this job once, to prove that Slurm jobs are retried. The
-# marker is removed by the first job that sees it, so exactly one attempt fails.
-if marker := os.environ.get("CLUSTERAGE_FAIL_ONCE"):
-    try:
-        os.remove(marker)
-    except FileNotFoundError:
-        pass
-    else:
-        raise SystemExit(f"CLUSTERAGE_FAIL_ONCE: removed {marker} and failed this attempt on purpose")
 # One job per core: keep each job's math libraries to the threads Snakemake gave it.
 for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[var] = str(snakemake.threads)
@@ -22,7 +13,8 @@ if backend := snakemake.config.get("keras_backend"):
 
 from pathlib import Path  # noqa: E402
 
-from clusterage.training import Hyper, Setting, train  # noqa: E402
+from clusterage.grid import Hyper, Setting  # noqa: E402
+from clusterage.training import train  # noqa: E402
 
 job = snakemake.params.job
 train(
