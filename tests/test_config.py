@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clusterage import plan
+from clusterage import grid, plan
 from conftest import REPO
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -73,3 +73,24 @@ def test_a_shared_setting_with_conflicting_training_is_refused():
     ]
     with pytest.raises(plan.ConfigError, match="'a' and 'b' share the setting"):
         plan.build(config)
+
+
+def test_every_run_of_the_paper_grid_matches_the_train_rules_pattern():
+    """The run folders the plan names and the train rule's wildcard pattern are one layout:
+    each run path parses back into its own setting and seed under the wildcard constraints."""
+    import re
+
+    config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    constraints = grid.wildcard_constraints()
+    pattern = grid.run_dir("res", *grid.RUN_WILDCARDS)
+    regex = re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m.group(1)}>{constraints[m.group(1)]})",
+                   re.escape(pattern))
+    jobs = plan.build(config)
+    assert len(jobs) == 325
+    for name, job in jobs.items():
+        for seed in (0, 4):
+            m = re.fullmatch(regex, grid.run_dir("res", name, seed))
+            assert m, (name, seed)
+            parts = m.groupdict()
+            assert int(parts.pop("seed")) == seed
+            assert grid.setting_name(**parts) == name == job.setting.name

@@ -166,3 +166,16 @@ def test_paper_small_draws_every_figure_and_the_report(paper_small):
     html = (paper_small / "report.html").read_text(errors="replace")
     for name in PAPER_FIGURES:
         assert f"{name}.png" in html, name
+
+
+def test_the_registry_names_each_figure_once_with_its_caption():
+    from clusterage.figure_registry import BY_RULE, FIGURES, figure_files
+
+    config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    names = [name for name, _, _ in figure_files(config["bar_charts"])]
+    assert names == ["scatter_vs_diameter", "cases", "fig2_predictions", "fig3_inner_masks",
+                     "fig4_cases", "fig5_cases", "fig6_age_distributions",
+                     "fig7_distance_subsamples", "fig8_outer_masks"]
+    assert len(BY_RULE) == len(FIGURES)
+    for figure in FIGURES:
+        assert (REPO / "workflow" / "report" / f"{figure.caption}.rst").is_file(), figure
