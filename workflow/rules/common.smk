@@ -94,7 +94,7 @@ def synthetic_outputs():
 
 # Downloads (data.source: phangs): the rules' patterns follow the configured MAST layout.
 def download_image_regex():
-    """Constraint of rule download_image's {image} wildcard: the configured image template."""
+    """The constraint of download_image's {image} wildcard (the configured image template)."""
     return template_regex(GalaxyFiles.from_config("x", None, config["data"]["layout"]).layout["image"])
 
 
@@ -106,7 +106,7 @@ def download_catalog_outputs():
 
 
 def download_catalog_log():
-    """Rule download_catalogs' log, with the same wildcards as its outputs (Snakemake's rule)."""
+    """The log of download_catalogs, with the same wildcards as its outputs (Snakemake's rule)."""
     names = dict.fromkeys(re.findall(r"\{(\w+)\}", download_catalog_outputs()[0]))
     return "logs/download/catalogs_" + "_".join(f"{{{n}}}" for n in names) + ".log"
 

@@ -28,8 +28,6 @@ rule download_catalogs:
     wildcard_constraints:
         target="[^/]+",
         camera="[^/]+",
-    params:
-        data_dir=DOWNLOAD_DIR,
     conda:
         "../../envs/clusterage.yaml"
     log:
