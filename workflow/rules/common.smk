@@ -136,6 +136,10 @@ def null_files():
     return expand(f"{RESULTS}/null/{{sample}}.json", sample=SAMPLES)
 
 
+def figure_file(name, ext="png"):
+    return f"{RESULTS}/figures/{name}.{ext}"
+
+
 def final_outputs():
     return [*report_outputs(), *survey_figures()]
 
@@ -144,8 +148,7 @@ def survey_figures():
     """Figures that show the simulated survey itself (synthetic data only)."""
     if SOURCE != "synthetic" or config["data"]["local_dir"]:
         return []
-    return [f"{RESULTS}/figures/survey_example_cutouts.png",
-            f"{RESULTS}/figures/survey_colour_colour.png"]
+    return [figure_file("survey_example_cutouts"), figure_file("survey_colour_colour")]
 
 
 def survey_catalogs():
@@ -206,9 +209,9 @@ def figure_constraints(figure):
 
 def figure_outputs(figure):
     """PNG for the report (with caption), PDF beside it for the paper."""
-    return {"png": report(f"{RESULTS}/figures/{figure.name}.png",
-                          caption=f"../report/{figure.caption}.rst", category=figure.category),
-            "pdf": f"{RESULTS}/figures/{figure.name}.pdf"}
+    return {"png": report(figure_file(figure.name), caption=f"../report/{figure.caption}.rst",
+                          category=figure.category),
+            "pdf": figure_file(figure.name, "pdf")}
 
 
 def figure_log(figure):
@@ -219,6 +222,6 @@ def figure_log(figure):
 
 def report_outputs():
     """Every table and figure (PNG and PDF) the report shows."""
-    figures = [f"{RESULTS}/figures/{name}.{ext}" for name, _, _ in figure_files(config["bar_charts"])
+    figures = [figure_file(name, ext) for name, _, _ in figure_files(config["bar_charts"])
                for ext in ("png", "pdf")]
     return list(TABLES.values()) + figures
