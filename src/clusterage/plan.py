@@ -83,6 +83,14 @@ def seeds(config: dict) -> list[int]:
     return list(range(n))
 
 
+def precisions(jobs: dict[str, Job], seeds: list[int]) -> dict[str, int]:
+    """Training jobs per dtype policy (a case may override the top-level precision)."""
+    out: dict[str, int] = {}
+    for job in jobs.values():
+        out[job.hyper.precision] = out.get(job.hyper.precision, 0) + len(seeds)
+    return out
+
+
 def job_params(job: Job) -> dict:
     """Everything a training job depends on, as plain values (Snakemake's params trigger)."""
     return {"setting": asdict(job.setting), "hyper": asdict(job.hyper),

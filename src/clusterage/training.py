@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, dataset, inputs
+from . import __version__, dataset, device, inputs
 from .atomic import atomic_path, write_json
 from .fitloop import EpochRunner, epoch_order
 from .grid import Hyper, Setting
@@ -86,11 +86,18 @@ def _versions() -> dict:
 def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, seed: int,
           sample_range: dict | None = None, hyper: Hyper | None = None, split_seed: int = 42,
           fractions=(0.70, 0.15, 0.15), checkpoint_dir: str | Path | None = None,
-          checkpoint_interval_s: float = 0.0) -> dict:
-    """Train, score and write metrics.json, predictions.csv, history.csv, metadata.json, model.keras."""
+          checkpoint_interval_s: float = 0.0, gpu_resource=0,
+          allow_cpu_fallback: bool = False) -> dict:
+    """Train, score and write metrics.json, predictions.csv, history.csv, metadata.json, model.keras.
+
+    Stops at once (``device.DeviceError``) when the job was given a GPU (``gpu_resource`` or
+    Slurm's variables) that the Keras backend does not see, unless ``allow_cpu_fallback``.
+    """
+    hyper = hyper or Hyper()
+    compute = device.check(hyper.precision, gpu_resource=gpu_resource,
+                           allow_cpu_fallback=allow_cpu_fallback)
     import keras
 
-    hyper = hyper or Hyper()
     sample_range = sample_range or {}
     out_dir = Path(out_dir)
     ckpt = Path(checkpoint_dir) if checkpoint_dir else out_dir / "checkpoint"
@@ -190,6 +197,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
         "dataset": {"path": str(dataset_path), "content_sha256": attrs.get("content_sha256"),
                     "data_source": attrs.get("data_source")},
         "versions": _versions(),
+        "compute": compute,
         "timing": {"total_seconds": time.perf_counter() - t_start, "fit_seconds": fit_seconds,
                    "epochs_this_process": n_epochs_run,
                    "train_images_per_second": n_epochs_run * n_train / fit_seconds if n_epochs_run else None},

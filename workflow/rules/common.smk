@@ -4,10 +4,12 @@ import re
 import sys
 from pathlib import Path
 
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # run from a clone without installing
 
+from clusterage import device as _device
 from clusterage import grid as _grid
 from clusterage import plan as _plan
 from clusterage.figure_registry import CHART, FIGURES, figure_files
@@ -121,6 +123,25 @@ def train_params(wildcards):
     if name not in PLAN:
         raise WorkflowError(f"no case of the config trains the setting {name}")
     return _plan.job_params(PLAN[name])
+
+
+# The trainings' software: under --sdm conda their own env (envs/<training_env>.yaml), else the
+# Python that runs Snakemake (and every Slurm job, on a shared filesystem). Printed before the
+# plan, with the backend, precision and GPUs of the trainings, and a warning where they would stop.
+TRAIN_CONDA_ENV = f"envs/{config['training_env']}.yaml"
+if not (Path(workflow.basedir) / TRAIN_CONDA_ENV).is_file():
+    raise WorkflowError(f"config error: training_env {config['training_env']!r}: there is no "
+                        f"{TRAIN_CONDA_ENV}; choose one of envs/*.yaml")
+for _line in _device.plan_lines(
+    config["keras_backend"],
+    _plan.precisions(PLAN, SEEDS),
+    workflow.resource_settings.overwrite_resources.get("train", {}).get("gpu"),
+    conda_env=TRAIN_CONDA_ENV
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else None,
+    allow_cpu_fallback=config["allow_cpu_fallback"],
+):
+    print(_line, file=sys.stderr)
 
 
 def sample_range(wildcards):

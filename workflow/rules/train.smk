@@ -37,7 +37,7 @@ rule train:
         split=config["split"],
         checkpoint=TRAIN_CHECKPOINT,
     conda:
-        "../../envs/clusterage.yaml"
+        f"../../{TRAIN_CONDA_ENV}"
     log:
         TRAIN_LOG,
     benchmark:

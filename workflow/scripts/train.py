@@ -29,4 +29,7 @@ train(
     checkpoint_dir=snakemake.params.checkpoint,
     # Read from the config, not params: changing how often state is saved retrains nothing.
     checkpoint_interval_s=snakemake.config.get("checkpoint_interval_s", 60),
+    # A job given a GPU that its backend cannot see stops at once, unless the config allows it.
+    gpu_resource=snakemake.resources.get("gpu", 0),
+    allow_cpu_fallback=snakemake.config.get("allow_cpu_fallback", False),
 )
