@@ -78,7 +78,7 @@ def run(code, backend, *args):
 def trained(tmp_path_factory):
     if importlib.util.find_spec("jax") is None:
         pytest.skip("jax is not installed: EnsembleEpochRunner is JAX-only "
-                    "(pip install clusterage[jax]); CI installs only the TensorFlow backend")
+                    "(pip install clusterage[jax]; ./test.sh installs it)")
     path = tmp_path_factory.mktemp("ensemble") / "weights.npz"
     report = json.loads(run(TRAIN, "jax", str(path), json.dumps(SEEDS)))
     with np.load(path) as f:

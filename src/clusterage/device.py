@@ -24,7 +24,8 @@ GPU_ENVIRONMENT = (
     "the GPU environment: start Snakemake from a virtual environment made with "
     "`CLUSTERAGE_EXTRAS=gpu ./bootstrap.sh` (JAX's CUDA 12 build; README, 'Running on a Slurm "
     "cluster'), or add `--sdm conda` so that the trainings run in envs/clusterage-gpu.yaml; with "
-    "keras_backend: jax (profiles/slurm sets it)")
+    "keras_backend: jax (profiles/slurm sets it under `config:`, which a `--config` on the "
+    "command line replaces)")
 # Python distributions that tell a CPU-only build from a GPU build, per Keras backend.
 _DISTRIBUTIONS = {
     "jax": ("jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin"),
@@ -146,7 +147,7 @@ def check(precision: str, *, gpu_resource=0, allow_cpu_fallback: bool = False,
     given = gpus_given(gpu_resource, environ)
     backend = backend_name(environ)
     try:
-        import keras  # noqa: F401  (imports the backend: Keras picks it once, here)
+        import keras  # imports the backend: Keras picks it once, here
 
         backend = keras.backend.backend()
         devices, gpus = visible_devices(backend)
