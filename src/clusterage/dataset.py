@@ -99,8 +99,8 @@ def read_rows(path: str | Path, rows) -> np.ndarray:
         if rows.size and (rows[0] < 0 or rows[-1] >= images.shape[0] or np.any(np.diff(rows) <= 0)):
             raise ValueError(f"{path}: rows must be increasing and within 0..{images.shape[0] - 1}")
         out = np.empty((rows.size, *images.shape[1:]), dtype=images.dtype)
-        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
-        for start, stop in zip(np.r_[0, breaks], np.r_[breaks, rows.size]):
+        starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # where each run of rows begins
+        for start, stop in zip(starts, [*starts[1:], rows.size]):
             first = int(rows[start])
             images.read_direct(out, np.s_[first:first + (stop - start)], np.s_[start:stop])
     return out

@@ -58,7 +58,7 @@ def load_model(run_dir: str | Path, weights: str | Path | None = None):
     backend is active. Predictions are train-scaled: ``log_age = pred * (max - min) + min``
     with ``metadata["target_scaling"]``.
     """
-    from .model import build_cnn
+    from .model import build_cnn, load_weights_only
 
     run_dir = Path(run_dir)
     weights = Path(weights) if weights else run_dir / MODEL_FILE
@@ -73,5 +73,5 @@ def load_model(run_dir: str | Path, weights: str | Path | None = None):
     hyper = meta["hyperparameters"]
     model = build_cnn(tuple(meta["input_shape"]), conv_filters=tuple(hyper["conv_filters"]),
                       dense_units=tuple(hyper["dense_units"]), learning_rate=hyper["learning_rate"])
-    model.load_weights(weights)
+    load_weights_only(model, weights)
     return model, meta

@@ -138,7 +138,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     keras.utils.set_random_seed(seed)
     if hyper.precision != "float32":
         keras.mixed_precision.set_dtype_policy(hyper.precision)
-    from .model import build_cnn
+    from .model import build_cnn, save_weights_only
 
     model = build_cnn(x_train.shape[1:], conv_filters=hyper.conv_filters,
                       dense_units=hyper.dense_units, learning_rate=hyper.learning_rate, seed=seed)
@@ -223,7 +223,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     }
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(weights_path) as tmp:
-        model.save_weights(tmp)
+        save_weights_only(model, tmp)
     with atomic_path(out_dir / "predictions.csv") as tmp:
         pd.concat(rows, ignore_index=True).to_csv(tmp, index=False)
     with atomic_path(out_dir / "history.csv") as tmp:
