@@ -125,8 +125,8 @@ def clusters_from_config(config: dict) -> Clusters:
         else:  # the reference labels' distribution, as the simulation draws them
             ages.append(np.quantile(ref, (np.arange(n) + 0.5) / n) if n != ref.size else ref)
     what = "synthetic survey" if synthetic else "real survey"
-    return Clusters(np.concatenate(ages), f"estimated for the {what} of {len(galaxies)} galaxies "
-                    f"from the paper's cluster labels (the coverage cut may lower it)", exact=False)
+    return Clusters(np.concatenate(ages), f"estimated: the paper's labels of the {len(galaxies)} "
+                    f"galaxies, {what}; the coverage cut can only lower it", exact=False)
 
 
 @dataclass
@@ -147,6 +147,7 @@ class Footprint:
     all_weights_bytes: int = 0                                 # every run keeping its weights
     reads: list = field(default_factory=list)                  # (channels, sample, rows, bytes, jobs)
     gpu_seconds: float = 0.0
+    gpu_seconds_bf16: float = 0.0                              # the same with mixed_bfloat16
     precisions: tuple = ()
     keep_default: str = "none"
 
@@ -199,6 +200,7 @@ def estimate(config: dict, clusters: Clusters) -> Footprint:
         scale = (h.epochs * train_images / GPU_PAPER_TRAINING_IMAGES) * (
             forward_flops(shape, h.conv_filters, h.dense_units) / paper_flops)
         fp.gpu_seconds += len(seeds) * GPU_SECONDS_PAPER_TRAINING[h.precision] * scale
+        fp.gpu_seconds_bf16 += len(seeds) * GPU_SECONDS_PAPER_TRAINING["mixed_bfloat16"] * scale
         precisions.add(h.precision)
     fp.precisions = tuple(sorted(precisions))
     for (channels, sample, rows), n_jobs in sorted(reads.items()):
@@ -220,7 +222,7 @@ def report(fp: Footprint, jobs_at_once: int) -> str:
     c = fp.clusters
     lines = [
         f"trainings: {fp.trainings} ({fp.settings} settings x {fp.seeds} seeds)",
-        f"clusters: {len(c.log_age)} ({'read from ' if c.exact else ''}{c.source})",
+        f"clusters: {len(c.log_age)} ({'in ' if c.exact else ''}{c.source})",
         "",
         "disk when the sweep is done:",
         f"  dataset: cutouts.h5 {human(fp.dataset_bytes)}"
@@ -246,7 +248,15 @@ def report(fp: Footprint, jobs_at_once: int) -> str:
                      f"from {source}  x {n_jobs} jobs")
     lines.append(f"  all jobs together: {human(fp.read_bytes)} (reading the whole dataset each: "
                  f"{human(fp.trainings * fp.dataset_bytes)})")
-    lines += ["", f"GPU time: at most {fp.gpu_seconds / 3600:.3g} GPU-hours on an {GPU_NAME} "
-              f"({', '.join(fp.precisions)}; every run to its last epoch, early stopping only "
-              f"shortens it; scaled from one measured paper training)"]
+    lines += ["", f"GPU time: at most {_hours(fp.gpu_seconds)} on an {GPU_NAME} "
+              f"({', '.join(fp.precisions)})"
+              + (f"; {_hours(fp.gpu_seconds_bf16)} with training.precision: mixed_bfloat16"
+                 if fp.precisions != ("mixed_bfloat16",) else ""),
+              "  (every run to its last epoch: early stopping only shortens it; scaled by images "
+              "and FLOPs from one measured paper training, so only a lower bound for models much "
+              "smaller than the paper's, which leave a GPU idle)"]
     return "\n".join(lines)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.3g} GPU-hours" if seconds >= 360 else f"{seconds:.2g} GPU-seconds"
