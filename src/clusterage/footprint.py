@@ -29,11 +29,12 @@ FULL_SAVE_BYTES_PER_PARAMETER = 12
 # The resume checkpoint of a running job: model.keras with Adam (12 bytes per parameter) plus
 # the best weights so far (best.npz, 4): 630 MB for the paper's CNN. Removed when the run ends.
 CHECKPOINT_BYTES_PER_PARAMETER = 16
-# Per run, besides a model: predictions.csv per cluster of the sample, history.csv per epoch, and
-# metrics.json, metadata.json, the job's log and benchmark file (demo run, docs/disk.md).
-PREDICTION_BYTES_PER_CLUSTER = 52
-HISTORY_BYTES_PER_EPOCH = 80
-RUN_FIXED_BYTES = 8_000
+# Per run, besides a model: predictions.csv per cluster of the sample (a row of galaxy, id, split
+# and two full-precision log ages), per epoch a history.csv row and a log line, and the fixed
+# metrics.json, metadata.json, log lines and benchmark file (tiny workflow run, docs/disk.md).
+PREDICTION_BYTES_PER_CLUSTER = 56
+EPOCH_BYTES = 200
+RUN_FIXED_BYTES = 2_500
 # GPU time of one paper training (paper model, five_band, 112 px, batch 32): 200 epochs of
 # 24,220 augmented train images (8,651 clusters) on one NVIDIA H100 with JAX (docs/benchmarks.md,
 # docs/gpu/h100.json), by precision. Other models and sample sizes are scaled by their FLOPs.
@@ -149,7 +150,6 @@ class Footprint:
     gpu_seconds: float = 0.0
     gpu_seconds_bf16: float = 0.0                              # the same with mixed_bfloat16
     precisions: tuple = ()
-    keep_default: str = "none"
 
     @property
     def total_bytes(self) -> int:
@@ -173,8 +173,7 @@ def estimate(config: dict, clusters: Clusters) -> Footprint:
     fp = Footprint(trainings=len(jobs) * len(seeds), settings=len(jobs), seeds=len(seeds),
                    clusters=clusters, cutout_size=size,
                    dataset_bytes=n * size * size * len(BANDS) * FLOAT32,
-                   white_light_bytes=0, kept_runs=len(kept & set(jobs)) * len(seeds),
-                   keep_default=config.get("keep_models", "none"))
+                   white_light_bytes=0, kept_runs=len(kept & set(jobs)) * len(seeds))
     if any(j.setting.channels == "white_light" for j in jobs.values()):
         fp.white_light_bytes = n * size * size * FLOAT32
     reads: Counter = Counter()
@@ -189,7 +188,7 @@ def estimate(config: dict, clusters: Clusters) -> Footprint:
         fp.weights_bytes[job.setting.channels] = weights
         rows = clusters.in_sample(job.sample_range)
         fp.record_bytes += len(seeds) * (RUN_FIXED_BYTES + rows * PREDICTION_BYTES_PER_CLUSTER
-                                         + h.epochs * HISTORY_BYTES_PER_EPOCH)
+                                         + h.epochs * EPOCH_BYTES)
         fp.kept_model_bytes += len(seeds) * weights if name in kept else 0
         fp.all_weights_bytes += len(seeds) * weights
         fp.full_save_bytes += len(seeds) * params * FULL_SAVE_BYTES_PER_PARAMETER
@@ -228,13 +227,13 @@ def report(fp: Footprint, jobs_at_once: int) -> str:
         f"  dataset: cutouts.h5 {human(fp.dataset_bytes)}"
         + (f", white_light.h5 {human(fp.white_light_bytes)}" if fp.white_light_bytes else ""),
         f"  runs: metrics, predictions, history, metadata, logs: {human(fp.record_bytes)}",
-        f"  models (keep_models: {fp.keep_default}): {fp.kept_runs} of {fp.trainings} runs keep "
-        f"their weights, " + ", ".join(f"{human(b)} each ({ch})" for ch, b in sorted(fp.weights_bytes.items()))
+        f"  models (keep_models): {fp.kept_runs} of {fp.trainings} runs keep their weights, " + ", ".join(f"{human(b)} each ({ch})" for ch, b in sorted(fp.weights_bytes.items()))
         + f": {human(fp.kept_model_bytes)}",
         f"  total: {human(fp.total_bytes)}  (every run keeping its weights: "
         f"{human(fp.total_bytes - fp.kept_model_bytes + fp.all_weights_bytes)}; "
-        f"keeping model.keras with the optimiser state, as before keep_models: "
+        f"every run keeping model.keras with the optimiser state: "
         f"{human(fp.total_bytes - fp.kept_model_bytes + fp.full_save_bytes)})",
+        "  (not counted: the survey's mosaics and catalogs, downloaded or simulated, and the figures)",
         "",
         f"while it runs: each training job holds up to {human(fp.checkpoint_bytes)} (its resume "
         f"checkpoint with the optimiser state, and its trained weights until they are kept or "
