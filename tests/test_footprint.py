@@ -48,7 +48,7 @@ def test_the_paper_grid_on_the_real_survey_fits_well_under_100_gb_by_default():
     assert fp.trainings == 1625 and len(fp.clusters.log_age) == 8651
     assert fp.kept_runs == 0 and fp.kept_model_bytes == 0
     assert fp.total_bytes < 10 * GB
-    # What each run used to keep (model.keras with Adam): ~770 GB; weights for every run: ~256 GB.
+    # Every run keeping model.keras with Adam: ~770 GB; its weights only: ~256 GB.
     assert 760 * GB < fp.full_save_bytes < 780 * GB
     assert 250 * GB < fp.all_weights_bytes < 260 * GB
     # A five_band job reads its sample's five filters; a white_light job one channel.

@@ -111,7 +111,8 @@ import json, sys
 import numpy as np, pandas as pd
 from clusterage import dataset
 from clusterage.keep import load_model
-from clusterage.training import Hyper, Setting, prepare_splits
+from clusterage.grid import Hyper, Setting
+from clusterage.training import prepare_splits
 run, data = sys.argv[1], sys.argv[2]
 model, meta = load_model(run)
 images, clusters, _ = dataset.read(data)

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from clusterage import dataset, inputs, views
-from clusterage.training import Hyper, Setting, prepare_splits, sample_rows, split_inputs
+from clusterage.grid import Hyper, Setting
+from clusterage.training import prepare_splits, sample_rows, split_inputs
 from test_training import make_dataset
 
 NO_EXTREMES = {"min_log_age": 7.0, "max_log_age": 9.5}

@@ -23,7 +23,7 @@ from .galaxies import BANDS, TABLE1
 # CNN (39,394,817 parameters): 4 bytes per parameter plus the file's HDF5 structure.
 WEIGHTS_BYTES_PER_PARAMETER = 4
 WEIGHTS_FILE_OVERHEAD_BYTES = 33_000
-# What each run kept before keep_models: model.keras with Adam's two moments, 472,797,042 bytes
+# Keras's whole save (model.keras) with Adam's two moments, for comparison: 472,797,042 bytes
 # for the paper's CNN (12 bytes per parameter).
 FULL_SAVE_BYTES_PER_PARAMETER = 12
 # The resume checkpoint of a running job: model.keras with Adam (12 bytes per parameter) plus
