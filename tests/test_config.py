@@ -1,5 +1,6 @@
 """Config validation: a wrong key or value stops the run before any job, naming the key."""
 
+import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +44,7 @@ def test_default_config_plans_the_demo(tmp_path):
     ({"cases": [{"name": "big", "channels": "five_band", "sample": "full", "mask": "inner",
                  "diameters": [200]}]}, "diameter 200"),
     ({"seeds": 0}, "seeds"),
+    ({"keep_models": "all"}, "keep_models"),
 ])
 def test_bad_config_stops_before_any_job_and_names_the_key(tmp_path, config, needle):
     out = dry_run(tmp_path, config)
@@ -94,3 +96,26 @@ def test_every_run_of_the_paper_grid_matches_the_train_rules_pattern():
             parts = m.groupdict()
             assert int(parts.pop("seed")) == seed
             assert grid.setting_name(**parts) == name == job.setting.name
+
+
+def test_runs_keep_their_weights_only_where_the_config_asks(tmp_path):
+    from test_workflow import copy_workflow
+
+    work = copy_workflow(tmp_path / "wf")
+    config = {"cases": [
+        {"name": "kept", "channels": "five_band", "sample": "full", "mask": "none",
+         "keep_models": "weights"},
+        {"name": "not_kept", "channels": "white_light", "sample": "full", "mask": "inner",
+         "diameters": [24]},
+    ]}
+    (work / "cfg.yaml").write_text(yaml.safe_dump(config))
+    out = subprocess.run([SNAKEMAKE, "-n", "--configfile", "cfg.yaml"], cwd=work,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    counts = dict(line.split() for line in out.stdout.splitlines()
+                  if re.fullmatch(r"\w+\s+\d+", line.strip()))
+    assert counts["train"] == "4" and counts["keep_model"] == "2"  # 2 seeds of the kept setting
+    assert counts["white_light_view"] == "1"
+    kept = re.findall(r"output: (\S+/model\.weights\.h5)", out.stdout)
+    assert sorted(kept) == [f"results/train/full/five_band/none/true/seed{k}/model.weights.h5"
+                            for k in (0, 1)]

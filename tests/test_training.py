@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -95,6 +96,51 @@ def test_a_run_writes_scored_predictions_history_and_metadata(tiny_data):
     null = 1.49 * np.median(np.abs(test["log_age_true"] - pred[pred["split"] == "train"]["log_age_true"].mean()))
     assert metrics["scatter_test"] < null
     assert not (tiny_data / "plain-ckpt").exists(), "the checkpoint is removed after success"
+    # The run reads the five filters of its sample's rows, and keeps its weights without Adam's state.
+    assert meta["dataset"]["image_bytes_read"] == 120 * 32 * 32 * 5 * 4
+    assert meta["input_shape"] == [32, 32, 5]
+    with h5py.File(out / "model.weights.h5", "r") as f:
+        arrays = []
+        f.visititems(lambda name, obj: arrays.append((name, obj.size)) if isinstance(obj, h5py.Dataset) else None)
+    assert all(name.startswith("layers/") for name, _ in arrays), arrays  # no optimizer/ group
+    assert sum(size for _, size in arrays) == meta["parameters"]
+
+
+LOADER = """
+import json, sys
+import numpy as np, pandas as pd
+from clusterage import dataset
+from clusterage.keep import load_model
+from clusterage.grid import Hyper, Setting
+from clusterage.training import prepare_splits
+run, data = sys.argv[1], sys.argv[2]
+model, meta = load_model(run)
+images, clusters, _ = dataset.read(data)
+split = prepare_splits(images, clusters, Setting(**meta["setting"]), meta["sample_range"],
+                       Hyper.from_config(meta["hyperparameters"]), meta["split"]["seed"],
+                       meta["split"]["fractions"], meta["seed"])
+lo, hi = meta["target_scaling"]["min"], meta["target_scaling"]["max"]
+pred = model.predict(split.x["test"], verbose=0).reshape(-1).astype(np.float64) * (hi - lo) + lo
+saved = pd.read_csv(f"{run}/predictions.csv").query("split == 'test'")["log_age_pred"].to_numpy()
+print(json.dumps({"backend": __import__("keras").backend.backend(),
+                  "max_diff": float(np.abs(pred - saved).max())}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_kept_model_loads_on_every_backend_and_predicts_what_the_run_scored(tiny_data, backend):
+    if backend != "tensorflow":
+        pytest.importorskip(backend)
+    out = tiny_data / "plain"
+    if not (out / "metrics.json").exists():
+        run(tiny_data, "plain", TINY)
+    env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", LOADER, str(out), str(tiny_data / "d.h5")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["backend"] == backend
+    assert result["max_diff"] < 1e-4
 
 
 def test_killed_run_resumes_from_its_last_epoch_to_the_same_metrics(tiny_data):

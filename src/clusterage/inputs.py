@@ -62,9 +62,14 @@ def normalise(images: np.ndarray, visible: np.ndarray, mode: str = "instance") -
 def prepare(images: np.ndarray, channels: str, mask: str, diameter: float,
             normalisation: str = "instance") -> np.ndarray:
     """Raw 5-filter cutouts -> the network input of one experiment setting."""
-    x = select_channels(images, channels)
-    visible = visible_mask(x.shape[1], mask, diameter)
-    return normalise(x, visible, normalisation)
+    return mask_and_normalise(select_channels(images, channels), mask, diameter, normalisation)
+
+
+def mask_and_normalise(x: np.ndarray, mask: str, diameter: float,
+                       normalisation: str = "instance") -> np.ndarray:
+    """Cutouts whose channels are already selected (five raw filters, or the white-light view)
+    -> the network input: the second half of :func:`prepare`."""
+    return normalise(x, visible_mask(x.shape[1], mask, diameter), normalisation)
 
 
 def augment(x: np.ndarray, y: np.ndarray, rotations: int = 4, flips: bool = False):

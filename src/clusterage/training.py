@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, dataset, device, inputs
+from . import __version__, dataset, device, inputs, views
 from .atomic import atomic_path, write_json
 from .fitloop import EpochRunner, epoch_order
 from .grid import Hyper, Setting
@@ -36,16 +36,30 @@ class SplitData:
     rows: dict = field(default_factory=dict)   # row numbers in the dataset
 
 
-def prepare_splits(images, clusters, setting: Setting, sample_range: dict, hyper: Hyper,
-                   split_seed: int, fractions, seed: int) -> SplitData:
-    """Sample, split, build the network input and (for the control) shuffle labels."""
+def sample_rows(clusters, setting: Setting, sample_range: dict) -> np.ndarray:
+    """Dataset rows (increasing) of the clusters in the setting's sample."""
     log_age = clusters["log_age"].to_numpy(dtype=np.float64)
     in_sample = sample_indices(log_age, sample_range.get("min_log_age"), sample_range.get("max_log_age"))
     if len(in_sample) < 10:
         raise ValueError(f"sample {setting.sample!r} holds only {len(in_sample)} clusters; need at least 10")
+    return in_sample
+
+
+def prepare_splits(images, clusters, setting: Setting, sample_range: dict, hyper: Hyper,
+                   split_seed: int, fractions, seed: int) -> SplitData:
+    """Sample, split, build the network input and (for the control) shuffle labels, from the
+    whole raw 5-filter stack in memory."""
+    in_sample = sample_rows(clusters, setting, sample_range)
+    x = inputs.select_channels(images[in_sample], setting.channels)
+    return split_inputs(x, clusters, in_sample, setting, hyper, split_seed, fractions, seed)
+
+
+def split_inputs(x_sample, clusters, in_sample, setting: Setting, hyper: Hyper, split_seed: int,
+                 fractions, seed: int) -> SplitData:
+    """``x_sample``: the setting's channels of the rows ``in_sample``, in that order."""
+    log_age = clusters["log_age"].to_numpy(dtype=np.float64)
     split = split_indices(len(in_sample), split_seed, fractions)
-    x_all = inputs.prepare(images[in_sample], setting.channels, setting.mask, setting.diameter,
-                           hyper.normalisation)
+    x_all = inputs.mask_and_normalise(x_sample, setting.mask, setting.diameter, hyper.normalisation)
     out = SplitData()
     rng = np.random.default_rng([seed, 7919])
     for name in SPLITS:
@@ -86,12 +100,15 @@ def _versions() -> dict:
 def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, seed: int,
           sample_range: dict | None = None, hyper: Hyper | None = None, split_seed: int = 42,
           fractions=(0.70, 0.15, 0.15), checkpoint_dir: str | Path | None = None,
-          checkpoint_interval_s: float = 0.0, gpu_resource=0,
-          allow_cpu_fallback: bool = False) -> dict:
-    """Train, score and write metrics.json, predictions.csv, history.csv, metadata.json, model.keras.
+          checkpoint_interval_s: float = 0.0, weights_path: str | Path | None = None,
+          gpu_resource=0, allow_cpu_fallback: bool = False) -> dict:
+    """Train, score and write metrics.json, predictions.csv, history.csv, metadata.json and the
+    trained weights (no optimiser state) to ``weights_path`` (default out_dir/model.weights.h5).
 
-    Stops at once (``device.DeviceError``) when the job was given a GPU (``gpu_resource`` or
-    Slurm's variables) that the Keras backend does not see, unless ``allow_cpu_fallback``.
+    ``dataset_path`` is the packed dataset or, for a white_light setting, its white-light view
+    (views.py); only the rows of the setting's sample are read. Stops at once
+    (``device.DeviceError``) when the job was given a GPU (``gpu_resource`` or Slurm's variables)
+    that the Keras backend does not see, unless ``allow_cpu_fallback``.
     """
     hyper = hyper or Hyper()
     compute = device.check(hyper.precision, gpu_resource=gpu_resource,
@@ -101,11 +118,16 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     sample_range = sample_range or {}
     out_dir = Path(out_dir)
     ckpt = Path(checkpoint_dir) if checkpoint_dir else out_dir / "checkpoint"
+    weights_path = Path(weights_path) if weights_path else out_dir / "model.weights.h5"
     t_start = time.perf_counter()
 
-    images, clusters, attrs = dataset.read(dataset_path)
-    data = prepare_splits(images, clusters, setting, sample_range, hyper, split_seed, fractions, seed)
-    del images
+    clusters = dataset.read_clusters(dataset_path)
+    attrs = dataset.read_attrs(dataset_path)
+    in_sample = sample_rows(clusters, setting, sample_range)
+    x_sample = views.read_input(dataset_path, setting.channels, in_sample)
+    bytes_read = int(x_sample.nbytes) * (5 if setting.channels == "white_light" and not attrs.get("view") else 1)
+    data = split_inputs(x_sample, clusters, in_sample, setting, hyper, split_seed, fractions, seed)
+    del x_sample
     x_train, y_train = inputs.augment(data.x["train"], data.y["train"], hyper.rotations, hyper.flips)
     # Targets min-max scaled with the TRAIN set's range, as the authors' code did.
     y_lo, y_hi = float(data.y["train"].min()), float(data.y["train"].max())
@@ -121,7 +143,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     keras.utils.set_random_seed(seed)
     if hyper.precision != "float32":
         keras.mixed_precision.set_dtype_policy(hyper.precision)
-    from .model import build_cnn
+    from .model import build_cnn, save_weights_only
 
     model = build_cnn(x_train.shape[1:], conv_filters=hyper.conv_filters,
                       dense_units=hyper.dense_units, learning_rate=hyper.learning_rate, seed=seed)
@@ -195,7 +217,9 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
                   "n_train_augmented": int(n_train)},
         "target_scaling": {"min": y_lo, "max": y_hi},
         "dataset": {"path": str(dataset_path), "content_sha256": attrs.get("content_sha256"),
-                    "data_source": attrs.get("data_source")},
+                    "data_source": attrs.get("data_source"), "view": attrs.get("view"),
+                    "image_bytes_read": bytes_read},
+        "input_shape": list(data.x["train"].shape[1:]),
         "versions": _versions(),
         "compute": compute,
         "timing": {"total_seconds": time.perf_counter() - t_start, "fit_seconds": fit_seconds,
@@ -204,8 +228,8 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
         "parameters": int(model.count_params()),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "model.keras") as tmp:
-        model.save(tmp)
+    with atomic_path(weights_path) as tmp:
+        save_weights_only(model, tmp)
     with atomic_path(out_dir / "predictions.csv") as tmp:
         pd.concat(rows, ignore_index=True).to_csv(tmp, index=False)
     with atomic_path(out_dir / "history.csv") as tmp:

@@ -11,6 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # run from a clone with
 
 from clusterage import device as _device
 from clusterage import grid as _grid
+from clusterage import keep as _keep
 from clusterage import plan as _plan
 from clusterage.figure_registry import CHART, FIGURES, figure_files
 from clusterage.mast import GalaxyFiles, template_regex
@@ -162,7 +163,7 @@ def figure_file(name, ext="png"):
 
 
 def final_outputs():
-    return [*report_outputs(), *survey_figures()]
+    return [*report_outputs(), *survey_figures(), *kept_models()]
 
 
 def survey_figures():
@@ -246,3 +247,20 @@ def report_outputs():
     figures = [figure_file(name, ext) for name, _, _ in figure_files(config["bar_charts"])
                for ext in ("png", "pdf")]
     return list(TABLES.values()) + figures
+
+
+# What the training jobs read and what the finished runs keep (clusterage.views, clusterage.keep).
+WHITE_LIGHT = f"{RESULTS}/dataset/white_light.h5"
+KEEP_MODEL_LOG = f"{RESULTS}/logs/keep_model/{_grid.SETTING}/seed{{seed}}.log"
+
+
+def train_dataset(wildcards):
+    """A white_light training reads the one-channel view of the dataset, five_band the dataset."""
+    return WHITE_LIGHT if wildcards.channels == "white_light" else DATASET
+
+
+def kept_models():
+    """Weights files of the runs the config keeps (keep_models); a later step that loads a model
+    lists its run's model.weights.h5 as an input, and so keeps it too."""
+    return [f"{train_dir(name, seed)}/{_keep.MODEL_FILE}"
+            for name in _keep.kept_settings(config) for seed in SEEDS]

@@ -5,6 +5,7 @@
 
 localrules:
     null_predictor,
+    keep_model,
 
 
 rule null_predictor:
@@ -25,13 +26,15 @@ rule null_predictor:
 
 rule train:
     input:
-        DATASET,
+        train_dataset,
     output:
         metrics=f"{TRAIN_RUN}/metrics.json",
         predictions=f"{TRAIN_RUN}/predictions.csv",
         history=f"{TRAIN_RUN}/history.csv",
         metadata=f"{TRAIN_RUN}/metadata.json",
-        model=f"{TRAIN_RUN}/model.keras",
+        # Deleted as soon as no job needs it: rule keep_model keeps the weights that rule all
+        # (keep_models) or a later step asks for.
+        weights=temp(f"{TRAIN_RUN}/trained.weights.h5"),
     params:
         job=train_params,
         split=config["split"],
@@ -45,3 +48,16 @@ rule train:
     threads: 1
     script:
         "../scripts/train.py"
+
+
+rule keep_model:
+    input:
+        f"{TRAIN_RUN}/trained.weights.h5",
+    output:
+        f"{TRAIN_RUN}/model.weights.h5",
+    conda:
+        "../../envs/clusterage.yaml"
+    log:
+        KEEP_MODEL_LOG,
+    script:
+        "../scripts/keep_model.py"

@@ -18,7 +18,7 @@ from clusterage.training import train  # noqa: E402
 
 job = snakemake.params.job
 train(
-    snakemake.input[0],
+    snakemake.input[0],  # the packed dataset, or its white-light view for white_light settings
     Path(snakemake.output.metrics).parent,
     Setting(**job["setting"]),
     seed=int(snakemake.wildcards.seed),
@@ -27,6 +27,7 @@ train(
     split_seed=snakemake.params.split["seed"],
     fractions=snakemake.params.split["fractions"],
     checkpoint_dir=snakemake.params.checkpoint,
+    weights_path=snakemake.output.weights,
     # Read from the config, not params: changing how often state is saved retrains nothing.
     checkpoint_interval_s=snakemake.config.get("checkpoint_interval_s", 60),
     # A job given a GPU that its backend cannot see stops at once, unless the config allows it.
