@@ -11,7 +11,7 @@ built from the same pieces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 CHANNELS = ("five_band", "white_light")
 MASKS = ("none", "inner", "outer")
@@ -78,6 +78,58 @@ class Hyper:
             if key in cfg:
                 cfg[key] = tuple(cfg[key])
         return cls(**cfg)
+
+
+SPLIT_ORDERS = ("catalog", "paper")
+SPLIT_UNLISTED = ("append", "stop")
+SPLIT_GROUPS = ("none", "overlap", "galaxy")
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How clusters are split (config key ``split``; descriptions in the config schema;
+    ``splits.split_rows`` applies it). Without a config: the plain seeded shuffle of the
+    dataset's rows."""
+
+    seed: int = 42
+    fractions: tuple = (0.70, 0.15, 0.15)
+    order: str = "catalog"
+    unlisted: str = "append"
+    group: str = "none"
+    test_galaxies: tuple = ()
+
+    def __post_init__(self):
+        f = self.fractions
+        if len(f) != 3 or any(v <= 0 for v in f) or abs(sum(f) - 1.0) > 1e-9:
+            raise ValueError(f"split.fractions must be three positive numbers summing to 1, "
+                             f"got {list(f)}")
+        for key, value, allowed in (("order", self.order, SPLIT_ORDERS),
+                                    ("unlisted", self.unlisted, SPLIT_UNLISTED),
+                                    ("group", self.group, SPLIT_GROUPS)):
+            if value not in allowed:
+                raise ValueError(f"split.{key} must be one of {list(allowed)}, got {value!r}")
+        if self.group == "galaxy" and not self.test_galaxies:
+            raise ValueError("split.group 'galaxy' needs split.test_galaxies: the galaxies held "
+                             "out for test")
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> "SplitSpec":
+        cfg = dict(cfg or {})
+        unknown = set(cfg) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown split key(s) {sorted(unknown)}")
+        for key in ("fractions", "test_galaxies"):
+            if key in cfg:
+                cfg[key] = tuple(cfg[key])
+        return cls(**cfg)
+
+    def with_group(self, group: str) -> "SplitSpec":
+        return replace(self, group=group)
+
+    def as_dict(self) -> dict:
+        return {"seed": self.seed, "fractions": list(self.fractions), "order": self.order,
+                "unlisted": self.unlisted, "group": self.group,
+                "test_galaxies": list(self.test_galaxies)}
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .grid import Hyper, Setting
+from .grid import Hyper, Setting, SplitSpec
 
 
 class ConfigError(ValueError):
@@ -47,6 +47,7 @@ def cases(config: dict) -> dict[str, dict]:
 
 def build(config: dict) -> dict[str, Job]:
     """Every distinct setting of the config's cases, keyed by ``Setting.name``."""
+    split_spec(config)  # a split that cannot work fails before any job is planned
     samples = config.get("samples", {})
     size = config.get("cutout_size", 112)
     jobs: dict[str, Job] = {}
@@ -74,6 +75,19 @@ def build(config: dict) -> dict[str, Job]:
             jobs.setdefault(setting.name, job)
             owners.setdefault(setting.name, name)
     return jobs
+
+
+def split_spec(config: dict) -> SplitSpec:
+    """The config's ``split``, checked against the galaxies the config uses."""
+    try:
+        spec = SplitSpec.from_config(config.get("split"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    galaxies = config.get("data", {}).get("galaxies")
+    absent = [g for g in spec.test_galaxies if galaxies is not None and g not in galaxies]
+    if absent:
+        raise ConfigError(f"split.test_galaxies {absent} are not in data.galaxies {galaxies}")
+    return spec
 
 
 def seeds(config: dict) -> list[int]:

@@ -22,9 +22,9 @@ import pandas as pd
 from . import __version__, dataset, inputs
 from .atomic import atomic_path, write_json
 from .fitloop import EpochRunner, epoch_order
-from .grid import Hyper, Setting
+from .grid import Hyper, Setting, SplitSpec
 from .metrics import scatter
-from .splits import SPLITS, sample_indices, split_indices
+from .splits import SPLITS, split_rows
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +37,23 @@ class SplitData:
 
 
 def prepare_splits(images, clusters, setting: Setting, sample_range: dict, hyper: Hyper,
-                   split_seed: int, fractions, seed: int) -> SplitData:
+                   split: SplitSpec, seed: int) -> SplitData:
     """Sample, split, build the network input and (for the control) shuffle labels."""
     log_age = clusters["log_age"].to_numpy(dtype=np.float64)
-    in_sample = sample_indices(log_age, sample_range.get("min_log_age"), sample_range.get("max_log_age"))
-    if len(in_sample) < 10:
-        raise ValueError(f"sample {setting.sample!r} holds only {len(in_sample)} clusters; need at least 10")
-    split = split_indices(len(in_sample), split_seed, fractions)
-    x_all = inputs.prepare(images[in_sample], setting.channels, setting.mask, setting.diameter,
-                           hyper.normalisation)
+    rows = split_rows(clusters, split, sample_range, images.shape[1])
+    n_sample = sum(len(r) for r in rows.values())
+    if n_sample < 10:
+        raise ValueError(f"sample {setting.sample!r} holds only {n_sample} clusters; need at least 10")
     out = SplitData()
     rng = np.random.default_rng([seed, 7919])
     for name in SPLITS:
-        pos = split[name]
-        y = log_age[in_sample][pos]
+        y = log_age[rows[name]]
         if setting.shuffled_labels and name in ("train", "validation"):
             y = rng.permutation(y)
-        out.x[name] = x_all[pos]
+        out.x[name] = inputs.prepare(images[rows[name]], setting.channels, setting.mask,
+                                     setting.diameter, hyper.normalisation)
         out.y[name] = y
-        out.rows[name] = in_sample[pos]
+        out.rows[name] = rows[name]
     return out
 
 
@@ -84,20 +82,21 @@ def _versions() -> dict:
 
 
 def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, seed: int,
-          sample_range: dict | None = None, hyper: Hyper | None = None, split_seed: int = 42,
-          fractions=(0.70, 0.15, 0.15), checkpoint_dir: str | Path | None = None,
+          sample_range: dict | None = None, hyper: Hyper | None = None,
+          split: SplitSpec | None = None, checkpoint_dir: str | Path | None = None,
           checkpoint_interval_s: float = 0.0) -> dict:
     """Train, score and write metrics.json, predictions.csv, history.csv, metadata.json, model.keras."""
     import keras
 
     hyper = hyper or Hyper()
+    split = split or SplitSpec()
     sample_range = sample_range or {}
     out_dir = Path(out_dir)
     ckpt = Path(checkpoint_dir) if checkpoint_dir else out_dir / "checkpoint"
     t_start = time.perf_counter()
 
     images, clusters, attrs = dataset.read(dataset_path)
-    data = prepare_splits(images, clusters, setting, sample_range, hyper, split_seed, fractions, seed)
+    data = prepare_splits(images, clusters, setting, sample_range, hyper, split, seed)
     del images
     x_train, y_train = inputs.augment(data.x["train"], data.y["train"], hyper.rotations, hyper.flips)
     # Targets min-max scaled with the TRAIN set's range, as the authors' code did.
@@ -183,7 +182,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     meta = {
         "setting": asdict(setting), "setting_name": setting.name, "seed": seed,
         "hyperparameters": asdict(hyper), "sample_range": sample_range,
-        "split": {"seed": split_seed, "fractions": list(fractions),
+        "split": {**split.as_dict(),
                   **{f"n_{k}": int(len(v)) for k, v in data.y.items()},
                   "n_train_augmented": int(n_train)},
         "target_scaling": {"min": y_lo, "max": y_hi},
