@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 CHANNELS = ("five_band", "white_light")
 MASKS = ("none", "inner", "outer")
 LABELS = ("true", "shuffled")  # the labels of a model trained on true or on permuted ages
+UNITS = ("px", "pc")  # a mask diameter in pixels, or in parsecs at each cluster's galaxy
 
 # A setting's name, and the part of every run path below the stage folder.
 SETTING = "{sample}/{channels}/{occlusion}/{labels}"
@@ -30,17 +31,25 @@ class Setting:
     mask: str = "none"
     diameter: int = 0
     shuffled_labels: bool = False
+    unit: str = "px"
 
     def __post_init__(self):
         if self.channels not in CHANNELS:
             raise ValueError(f"unknown channels {self.channels!r}")
         if self.mask not in MASKS:
             raise ValueError(f"unknown mask {self.mask!r}")
+        if self.unit not in UNITS:
+            raise ValueError(f"unknown diameter unit {self.unit!r}; expected one of {UNITS}")
+        if self.mask == "none" or self.diameter == 0:
+            object.__setattr__(self, "unit", "px")  # no mask: one model, whatever the unit
 
     @property
     def occlusion(self) -> str:
-        """'none' for an unmasked model (D = 0 is the same model for inner and outer sweeps)."""
-        return "none" if self.mask == "none" or self.diameter == 0 else f"{self.mask}{self.diameter}"
+        """'none' for an unmasked model (D = 0 is the same model for inner and outer sweeps);
+        'inner24' for 24 pixels, 'inner24pc' for 24 parsecs."""
+        if self.mask == "none" or self.diameter == 0:
+            return "none"
+        return f"{self.mask}{self.diameter}{'pc' if self.unit == 'pc' else ''}"
 
     @property
     def labels(self) -> str:
@@ -169,7 +178,7 @@ RUN_WILDCARDS = (SETTING, "{seed}")
 
 def wildcard_constraints() -> dict[str, str]:
     """Regexes of the run wildcards, from the names the package knows."""
-    masked = "|".join(rf"{m}\d+" for m in MASKS if m != "none")
+    masked = "|".join(rf"{m}\d+(?:pc)?" for m in MASKS if m != "none")
     return {
         "sample": "[A-Za-z0-9_]+",
         "channels": "|".join(CHANNELS),

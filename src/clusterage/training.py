@@ -22,6 +22,7 @@ import pandas as pd
 from . import __version__, dataset, inputs
 from .atomic import atomic_path, write_json
 from .fitloop import EpochRunner, epoch_order
+from .galaxies import diameter_pixels
 from .grid import Hyper, Setting, SplitSpec
 from .metrics import scatter
 from .splits import SPLITS, split_rows
@@ -44,14 +45,22 @@ def prepare_splits(images, clusters, setting: Setting, sample_range: dict, hyper
     n_sample = sum(len(r) for r in rows.values())
     if n_sample < 10:
         raise ValueError(f"sample {setting.sample!r} holds only {n_sample} clusters; need at least 10")
+    galaxy = clusters["galaxy"].astype(str).to_numpy()
+    if setting.unit == "pc":
+        # One diameter in parsecs: each cluster's mask in pixels from its galaxy's distance.
+        for g in sorted(set(galaxy)):
+            log.info("%s: %g pc is %.1f pixels in %s", setting.occlusion, setting.diameter,
+                     diameter_pixels(setting.diameter, [g])[0], g)
     out = SplitData()
     rng = np.random.default_rng([seed, 7919])
     for name in SPLITS:
         y = log_age[rows[name]]
         if setting.shuffled_labels and name in ("train", "validation"):
             y = rng.permutation(y)
+        diameter = (diameter_pixels(setting.diameter, galaxy[rows[name]]) if setting.unit == "pc"
+                    else setting.diameter)
         out.x[name] = inputs.prepare(images[rows[name]], setting.channels, setting.mask,
-                                     setting.diameter, hyper.normalisation)
+                                     diameter, hyper.normalisation)
         out.y[name] = y
         out.rows[name] = rows[name]
     return out
