@@ -247,7 +247,7 @@ def demo_section(path: Path, n_clusters: int, epochs: int, peak: float, tmp: Pat
 
     from clusterage import dataset, inputs
     from clusterage.model import build_cnn, forward_flops
-    from clusterage.grid import Hyper, Setting
+    from clusterage.grid import Hyper, Setting, SplitSpec
     from clusterage.training import prepare_splits, train
 
     hyper = Hyper(**DEMO, epochs=epochs, patience=epochs + 1, rotations=4)
@@ -276,7 +276,7 @@ def demo_section(path: Path, n_clusters: int, epochs: int, peak: float, tmp: Pat
 
     # The same arrays for the baseline and the steady rate.
     images, clusters, _ = dataset.read(path)
-    data = prepare_splits(images, clusters, setting, {}, hyper, 42, (0.7, 0.15, 0.15), 0)
+    data = prepare_splits(images, clusters, setting, {}, hyper, SplitSpec(), 0)
     x, y = inputs.augment(data.x["train"], data.y["train"], 4)
     y = ((y - y.min()) / (y.max() - y.min())).astype(np.float32)
     yv = data.y["validation"].astype(np.float32)

@@ -6,10 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
-from clusterage import grid, plan
+from clusterage import galaxies, grid, plan
 from conftest import REPO
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -119,3 +120,35 @@ def test_runs_keep_their_weights_only_where_the_config_asks(tmp_path):
     kept = re.findall(r"output: (\S+/model\.weights\.h5)", out.stdout)
     assert sorted(kept) == [f"results/train/full/five_band/none/true/seed{k}/model.weights.h5"
                             for k in (0, 1)]
+
+
+def _pc_config(**case):
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["data"] = {"galaxies": ["ngc5068", "ngc1365"]}
+    config["cases"] = [{"name": "pc", "channels": "white_light", "sample": "full", "mask": "inner",
+                        **case}]
+    return config
+
+
+def test_masks_in_parsecs_have_their_own_run_folders_and_share_the_unmasked_model():
+    jobs = plan.build(_pc_config(diameters_pc=[0, 24, 90]))
+    assert sorted(jobs) == ["full/white_light/inner24pc/true", "full/white_light/inner90pc/true",
+                            "full/white_light/none/true"]
+    assert jobs["full/white_light/inner24pc/true"].setting.unit == "pc"
+    assert grid.run_dir("r", "full/white_light/inner24pc/true", 0) == "r/train/full/white_light/inner24pc/true/seed0"
+    assert re.fullmatch(grid.wildcard_constraints()["occlusion"], "inner24pc")
+    # 24 pc is 24.0 pixels in NGC 5068 (5.20 Mpc) and 6.4 in NGC 1365 (19.57 Mpc).
+    np.testing.assert_allclose(galaxies.diameter_pixels(24, ["ngc5068", "ngc1365", "ngc5068"]),
+                               [24.03, 6.385, 24.03], atol=0.01)
+
+
+def test_masks_in_parsecs_are_refused_with_both_keys_without_a_distance_or_too_wide(monkeypatch):
+    with pytest.raises(plan.ConfigError, match="case 'pc'.*not both"):
+        plan.build(_pc_config(diameters=[12], diameters_pc=[24]))
+    with pytest.raises(plan.ConfigError, match="case 'pc'.*113 pixels in ngc5068"):
+        plan.build(_pc_config(diameters_pc=[113]))
+    nowhere = galaxies.TABLE1["ngc1365"].__class__(**{**vars(galaxies.TABLE1["ngc1365"]),
+                                                      "distance_mpc": None})
+    monkeypatch.setitem(galaxies.TABLE1, "ngc1365", nowhere)
+    with pytest.raises(plan.ConfigError, match="case 'pc'.*'ngc1365' has no distance"):
+        plan.build(_pc_config(diameters_pc=[24]))

@@ -111,14 +111,15 @@ import json, sys
 import numpy as np, pandas as pd
 from clusterage import dataset
 from clusterage.keep import load_model
-from clusterage.grid import Hyper, Setting
+from clusterage.grid import Hyper, Setting, SplitSpec
 from clusterage.training import prepare_splits
 run, data = sys.argv[1], sys.argv[2]
 model, meta = load_model(run)
 images, clusters, _ = dataset.read(data)
 split = prepare_splits(images, clusters, Setting(**meta["setting"]), meta["sample_range"],
-                       Hyper.from_config(meta["hyperparameters"]), meta["split"]["seed"],
-                       meta["split"]["fractions"], meta["seed"])
+                       Hyper.from_config(meta["hyperparameters"]),
+                       SplitSpec.from_config({k: meta["split"][k] for k in SplitSpec.__dataclass_fields__}),
+                       meta["seed"])
 lo, hi = meta["target_scaling"]["min"], meta["target_scaling"]["max"]
 pred = model.predict(split.x["test"], verbose=0).reshape(-1).astype(np.float64) * (hi - lo) + lo
 saved = pd.read_csv(f"{run}/predictions.csv").query("split == 'test'")["log_age_pred"].to_numpy()
@@ -154,3 +155,25 @@ def test_killed_run_resumes_from_its_last_epoch_to_the_same_metrics(tiny_data):
     assert meta["timing"]["epochs_this_process"] < 12, "the second process resumed, not restarted"
     for key in ("scatter_train", "scatter_validation", "scatter_test", "best_epoch"):
         assert resumed[key] == pytest.approx(reference[key], rel=1e-5), key
+
+
+def test_a_mask_in_parsecs_hides_the_same_physical_disc_in_near_and_far_galaxies():
+    from clusterage.galaxies import pc_per_pixel
+    from clusterage.grid import SplitSpec
+    from clusterage.training import prepare_splits
+
+    n, size = 60, 112
+    rng = np.random.default_rng(2)
+    images = (rng.random((n, size, size, 5)) + 1).astype(np.float32)
+    far = np.arange(n) % 2 == 1
+    clusters = pd.DataFrame({"galaxy": np.where(far, "ngc1365", "ngc5068"), "cluster_id": np.arange(n),
+                             "log_age": rng.uniform(6, 10, n), "x": 0.0, "y": 0.0})
+    setting = Setting("white_light", "full", "inner", 40, unit="pc")
+    data = prepare_splits(images, clusters, setting, {}, Hyper(), SplitSpec(), seed=0)
+    for name, x in data.x.items():
+        hidden = (x[..., 0] == 0).sum(axis=(1, 2)) - 1        # minus the one darkest visible pixel
+        distance = np.where(far[data.rows[name]], 19.57, 5.20)
+        d_px = 40 / np.array([pc_per_pixel(d) for d in distance])
+        # Pixel-counting a disc: the error is of the order of its perimeter, pi * D.
+        assert np.all(np.abs(hidden - np.pi * d_px**2 / 4) <= np.pi * d_px / 2 + 1), name
+    assert round(40 / pc_per_pixel(5.20)) == 40 and round(40 / pc_per_pixel(19.57)) == 11

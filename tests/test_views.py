@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from clusterage import dataset, inputs, views
-from clusterage.grid import Hyper, Setting
-from clusterage.training import prepare_splits, sample_rows, split_inputs
+from clusterage.grid import Hyper, Setting, SplitSpec
+from clusterage.training import prepare_splits, sample_split, split_inputs
 from test_training import make_dataset
 
 NO_EXTREMES = {"min_log_age": 7.0, "max_log_age": 9.5}
@@ -55,14 +55,15 @@ def test_a_job_reading_its_rows_and_channels_gets_the_same_network_input(
     setting = Setting(channels, "s", mask, diameter, shuffled)
     hyper = Hyper()
     images, clusters, _ = dataset.read(path)
-    whole = prepare_splits(images, clusters, setting, sample, hyper, 42, (0.7, 0.15, 0.15), 3)
-    rows = sample_rows(clusters, setting, sample)
+    whole = prepare_splits(images, clusters, setting, sample, hyper, SplitSpec(), 3)
+    by_split = sample_split(clusters, setting, sample, SplitSpec(), images.shape[1])
+    rows = np.sort(np.concatenate(list(by_split.values())))
     assert len(rows) < len(clusters) if sample else len(rows) == len(clusters)
     sources = [path] + ([view] if channels == "white_light" else [])
     for source in sources:
         x = views.read_input(source, channels, rows)
         assert x.shape == (len(rows), *images.shape[1:3], 5 if channels == "five_band" else 1)
-        part = split_inputs(x, clusters, rows, setting, hyper, 42, (0.7, 0.15, 0.15), 3)
+        part = split_inputs(x, rows, by_split, clusters, setting, hyper, 3)
         for split in ("train", "validation", "test"):
             np.testing.assert_array_equal(part.x[split], whole.x[split])
             np.testing.assert_array_equal(part.y[split], whole.y[split])

@@ -28,7 +28,32 @@ CHANNEL_ORDER = ["five_band", "white_light"]
 MASK_LABEL = {"inner": "inner mask", "outer": "outer mask"}
 GROUP_LINESTYLE = [":", "--", "-.", (0, (5, 1, 1, 1))]
 LOG_AGE = r"$\log(\mathrm{age}/\mathrm{yr})$"
-DIAMETER = r"mask diameter $D$ (pixels)"
+UNIT_LABEL = {"px": "pixels", "pc": "pc"}
+
+
+def diameter_label(unit: str = "px", mask: str = "inner") -> str:
+    if mask == "outer":
+        return f"outer-mask diameter $D$ (visible region, {UNIT_LABEL[unit]})"
+    return f"mask diameter $D$ ({UNIT_LABEL[unit]})"
+
+
+def _with_unit(table: pd.DataFrame) -> pd.DataFrame:
+    """Tables written before masks could be in parsecs have no diameter_unit: pixels."""
+    if "diameter_unit" in table.columns:
+        return table.assign(diameter_unit=table["diameter_unit"].fillna("px"))
+    return table.assign(diameter_unit="px")
+
+
+def _columns(data: pd.DataFrame) -> list[tuple[str, str]]:
+    """Panel columns of a sweep figure: (sample, unit), pixels before parsecs."""
+    pairs = data[["sample", "diameter_unit"]].drop_duplicates()
+    order = {s: i for i, s in enumerate(_sample_order(pairs["sample"]))}
+    return sorted(map(tuple, pairs.to_numpy()), key=lambda p: (order[p[0]], p[1] != "px"))
+
+
+def _column_title(channels: str, sample: str, unit: str, sample_ranges) -> str:
+    title = f"{CHANNEL_LABEL[channels]}, {sample_label(sample, sample_ranges)}"
+    return title + ("\nmasks in parsecs" if unit == "pc" else "")
 
 
 def _style():
@@ -75,7 +100,8 @@ def case_label(row) -> str:
         return "null predictor"
     parts = [CHANNEL_LABEL.get(row["channels"], row["channels"])]
     if row["mask"] != "none" and row["diameter"] > 0:
-        parts.append(f"{row['mask']} D={row['diameter']}")
+        unit = " pc" if row.get("diameter_unit") == "pc" else ""
+        parts.append(f"{row['mask']} D={row['diameter']}{unit}")
     else:
         parts.append("no mask")
     if row.get("shuffled_labels"):
@@ -88,20 +114,21 @@ def _true(series) -> pd.Series:
 
 
 def sweeps(table: pd.DataFrame, extra_keys=(), add_unmasked=True) -> pd.DataFrame:
-    """Rows of the mask sweeps; with ``add_unmasked`` the unmasked model is each sweep's D = 0."""
+    """Rows of the mask sweeps; with ``add_unmasked`` the unmasked model is each sweep's D = 0
+    (the same model for sweeps in pixels and in parsecs)."""
     keys = ["channels", "sample", *extra_keys]
-    table = table[table["case"] != "null_predictor"]
+    table = _with_unit(table[table["case"] != "null_predictor"])
     shuffled = _true(table["shuffled_labels"])
     masked = table[table["mask"].isin(["inner", "outer"]) & ~shuffled & (table["diameter"] > 0)]
     rows = [masked]
     if add_unmasked:
-        unmasked = table[(table["diameter"] == 0) & ~shuffled]
+        unmasked = table[(table["diameter"] == 0) & ~shuffled].drop(columns="diameter_unit")
         for mask in ("inner", "outer"):
-            sweep_keys = masked[masked["mask"] == mask][keys].drop_duplicates()
+            sweep_keys = masked[masked["mask"] == mask][[*keys, "diameter_unit"]].drop_duplicates()
             base = unmasked.merge(sweep_keys, on=keys)
             rows.append(base.assign(mask=mask, diameter=0))
     out = pd.concat(rows, ignore_index=True)
-    return out.drop_duplicates([*keys, "mask", "diameter", "split"])
+    return out.drop_duplicates([*keys, "diameter_unit", "mask", "diameter", "split"])
 
 
 def _panel_grid(channels, samples, width=4.4, height=3.3):
@@ -132,17 +159,18 @@ def plot_sweep(table: pd.DataFrame, mask: str, paths, sample_ranges: dict | None
     data = sweeps(table, add_unmasked=(mask == "inner"))
     data = data[data["mask"] == mask]
     channels = [c for c in CHANNEL_ORDER if c in set(data["channels"])]
-    samples = _sample_order(data["sample"])
-    fig, axes = _panel_grid(channels, samples)
+    columns = _columns(data)
+    fig, axes = _panel_grid(channels, columns)
     if data.empty:
         _placeholder(axes[0, 0], f"No {MASK_LABEL[mask]} sweep in this grid yet.")
         save(fig, paths)
         return
     any_incomplete = False
     for i, ch in enumerate(channels):
-        for j, sample in enumerate(samples):
+        for j, (sample, unit) in enumerate(columns):
             ax = axes[i, j]
-            panel = data[(data["channels"] == ch) & (data["sample"] == sample)]
+            panel = data[(data["channels"] == ch) & (data["sample"] == sample)
+                         & (data["diameter_unit"] == unit)]
             if panel.empty:
                 _placeholder(ax, f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}:\nnot in this grid")
                 continue
@@ -158,18 +186,18 @@ def plot_sweep(table: pd.DataFrame, mask: str, paths, sample_ranges: dict | None
             top = np.nanmax([panel["scatter_mean"].max() + np.nan_to_num(panel["scatter_std"]).max(),
                              null.max() if len(null) else 0])
             ax.set_ylim(0, 1.12 * top if np.isfinite(top) and top > 0 else 1)
-            ax.set_xlim(-1, data["diameter"].max() * 1.03 + 1)
+            ax.set_xlim(-1, panel["diameter"].max() * 1.03 + 1)
             power = ax.twinx()
             power.plot(test["diameter"], test["predictive_power"], color="0.15", lw=1.4,
                        marker=".", ms=3)
             power.set_ylim(-0.05, 1.05)
             power.spines["right"].set_visible(True)
             power.spines["top"].set_visible(False)
-            if j == len(samples) - 1:
+            if j == len(columns) - 1:
                 power.set_ylabel("predictive power retained", color="0.15")
-            ax.set_title(f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}", fontsize=10)
+            ax.set_title(_column_title(ch, sample, unit, sample_ranges), fontsize=10)
             if i == len(channels) - 1:
-                ax.set_xlabel(DIAMETER if mask == "inner" else "outer-mask diameter $D$ (visible region, pixels)")
+                ax.set_xlabel(diameter_label(unit, mask))
             if j == 0:
                 ax.set_ylabel("scatter (dex)")
     handles, labels = [], []
@@ -192,14 +220,14 @@ def plot_scatter_vs_diameter(table: pd.DataFrame, paths) -> None:
     """Overview of every mask sweep of the grid, inner and outer, one panel each."""
     _style()
     data = sweeps(table)
-    panels = data.groupby(["mask", "channels", "sample"], sort=True)
+    panels = data.groupby(["mask", "channels", "sample", "diameter_unit"], sort=True)
     n = max(len(panels), 1)
     ncol = min(n, 2)
     nrow = int(np.ceil(n / ncol))
     fig, axes = plt.subplots(nrow, ncol, figsize=(4.6 * ncol, 3.4 * nrow), squeeze=False)
     if not len(panels):
         _placeholder(axes[0, 0], "No mask sweep in this grid.")
-    for ax, ((mask, channels, sample), panel) in zip(axes.flat, panels):
+    for ax, ((mask, channels, sample, unit), panel) in zip(axes.flat, panels):
         for split, (colour, marker) in SPLIT_STYLE.items():
             p = panel[panel["split"] == split].sort_values("diameter")
             _errorbar(ax, p["diameter"], p["scatter_mean"], p["scatter_std"],
@@ -209,7 +237,7 @@ def plot_scatter_vs_diameter(table: pd.DataFrame, paths) -> None:
                 ax.axhline(null.iloc[0], color="black", ls="--", lw=1, label="null predictor (test)")
         ax.set_title(f"{CHANNEL_LABEL.get(channels, channels)}, {MASK_LABEL[mask]}, {sample_label(sample)}",
                      fontsize=10)
-        ax.set_xlabel(DIAMETER)
+        ax.set_xlabel(diameter_label(unit))
         ax.set_ylabel("scatter (dex)")
         ax.set_ylim(bottom=0)
     for ax in list(axes.flat)[max(len(panels), 1):]:
@@ -257,19 +285,23 @@ def _draw_bars(ax, r: pd.DataFrame, null: float | None) -> None:
 
 
 def parse_bar(spec: str) -> dict:
-    """'white_light/inner24/shuffled' -> channels, mask, diameter, shuffled_labels."""
+    """'white_light/inner24/shuffled' -> channels, mask, diameter, unit, shuffled_labels
+    ('inner24pc': 24 parsecs)."""
     parts = spec.split("/")
     channels, occlusion = parts[0], parts[1]
     shuffled = len(parts) > 2 and parts[2] == "shuffled"
+    unit = "pc" if occlusion.endswith("pc") else "px"
+    occlusion = occlusion.removesuffix("pc")
     mask = "none" if occlusion == "none" else occlusion.rstrip("0123456789")
     diameter = 0 if mask == "none" else int(occlusion[len(mask):])
     return {"channels": channels, "mask": mask if diameter else "none", "diameter": diameter,
-            "shuffled_labels": shuffled}
+            "unit": unit if diameter else "px", "shuffled_labels": shuffled}
 
 
 def bar_label(number: int, bar: dict) -> str:
     text = CHANNEL_LABEL[bar["channels"]]
-    text += ", no mask" if bar["diameter"] == 0 else f", {bar['mask']} mask D = {bar['diameter']}"
+    unit = " pc" if bar.get("unit") == "pc" else ""
+    text += ", no mask" if bar["diameter"] == 0 else f", {bar['mask']} mask D = {bar['diameter']}{unit}"
     if bar["shuffled_labels"]:
         text += ", shuffled labels"
     return f"{number}: {text}"
@@ -279,7 +311,7 @@ def plot_bar_chart(table: pd.DataFrame, chart: dict, paths, sample_ranges: dict 
                    split: str = "test") -> None:
     """Paper Fig. 4 / Fig. 5: one bar per case with seed error bars, the null predictor last."""
     _style()
-    rows = table[table["split"] == split].copy()
+    rows = _with_unit(table[table["split"] == split])
     rows["channels"] = rows["channels"].fillna("")
     rows["shuffled_labels"] = _true(rows["shuffled_labels"])
     bars = [parse_bar(b) for b in chart["bars"]]
@@ -293,7 +325,8 @@ def plot_bar_chart(table: pd.DataFrame, chart: dict, paths, sample_ranges: dict 
         for n, bar in enumerate(bars, start=1):
             hit = r[(r["channels"] == bar["channels"]) & (r["diameter"] == bar["diameter"])
                     & (r["shuffled_labels"] == bar["shuffled_labels"])
-                    & ((r["mask"] == bar["mask"]) | (bar["diameter"] == 0))]
+                    & (((r["mask"] == bar["mask"]) & (r["diameter_unit"] == bar["unit"]))
+                       | (bar["diameter"] == 0))]
             picked.append(hit.iloc[0] if len(hit) else pd.Series(
                 {"case": "", "channels": bar["channels"], "scatter_mean": np.nan,
                  "scatter_std": np.nan, "complete": False, "n_seeds": 0, "n_seeds_expected": 0}))
@@ -468,17 +501,18 @@ def plot_group_sweeps(groups: pd.DataFrame, paths, mask: str = "inner",
     data = sweeps(groups, extra_keys=("group",), add_unmasked=(mask == "inner")) if len(groups) else groups
     data = data[data["mask"] == mask] if len(data) else data
     channels = [c for c in CHANNEL_ORDER if c in set(data["channels"])] if len(data) else []
-    samples = _sample_order(data["sample"]) if len(data) else []
-    fig, axes = _panel_grid(channels, samples)
+    columns = _columns(data) if len(data) else []
+    fig, axes = _panel_grid(channels, columns)
     if data.empty:
         _placeholder(axes[0, 0], f"No {MASK_LABEL[mask]} sweep with clusters of the galaxy groups yet.")
         save(fig, paths)
         return
     names = list(dict.fromkeys(data["group"]))
     for i, ch in enumerate(channels):
-        for j, sample in enumerate(samples):
+        for j, (sample, unit) in enumerate(columns):
             ax = axes[i, j]
-            panel = data[(data["channels"] == ch) & (data["sample"] == sample)]
+            panel = data[(data["channels"] == ch) & (data["sample"] == sample)
+                         & (data["diameter_unit"] == unit)]
             if panel.empty:
                 _placeholder(ax, f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}:\nnot in this grid")
                 continue
@@ -495,11 +529,11 @@ def plot_group_sweeps(groups: pd.DataFrame, paths, mask: str = "inner",
             ax.axhline(100, color="0.5", ls="-", lw=1, label="null predictor (100 %)")
             top = np.nanmax(panel["relative_error_pct"] + 100 * np.nan_to_num(panel["scatter_std"] / panel["null_scatter"]))
             ax.set_ylim(0, max(115, float(top) * 1.05))
-            ax.set_xlim(-1, data["diameter"].max() * 1.03 + 1)
-            ax.set_title(f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}", fontsize=10)
+            ax.set_xlim(-1, panel["diameter"].max() * 1.03 + 1)
+            ax.set_title(_column_title(ch, sample, unit, sample_ranges), fontsize=10)
             ax.legend(fontsize=7, loc="lower right")
             if i == len(channels) - 1:
-                ax.set_xlabel(DIAMETER)
+                ax.set_xlabel(diameter_label(unit))
             if j == 0:
                 ax.set_ylabel("relative error (% of null scatter)")
     if not data["complete"].astype(bool).all():

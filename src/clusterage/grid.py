@@ -11,11 +11,12 @@ built from the same pieces.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 CHANNELS = ("five_band", "white_light")
 MASKS = ("none", "inner", "outer")
 LABELS = ("true", "shuffled")  # the labels of a model trained on true or on permuted ages
+UNITS = ("px", "pc")  # a mask diameter in pixels, or in parsecs at each cluster's galaxy
 
 # A setting's name, and the part of every run path below the stage folder.
 SETTING = "{sample}/{channels}/{occlusion}/{labels}"
@@ -30,17 +31,25 @@ class Setting:
     mask: str = "none"
     diameter: int = 0
     shuffled_labels: bool = False
+    unit: str = "px"
 
     def __post_init__(self):
         if self.channels not in CHANNELS:
             raise ValueError(f"unknown channels {self.channels!r}")
         if self.mask not in MASKS:
             raise ValueError(f"unknown mask {self.mask!r}")
+        if self.unit not in UNITS:
+            raise ValueError(f"unknown diameter unit {self.unit!r}; expected one of {UNITS}")
+        if self.mask == "none" or self.diameter == 0:
+            object.__setattr__(self, "unit", "px")  # no mask: one model, whatever the unit
 
     @property
     def occlusion(self) -> str:
-        """'none' for an unmasked model (D = 0 is the same model for inner and outer sweeps)."""
-        return "none" if self.mask == "none" or self.diameter == 0 else f"{self.mask}{self.diameter}"
+        """'none' for an unmasked model (D = 0 is the same model for inner and outer sweeps);
+        'inner24' for 24 pixels, 'inner24pc' for 24 parsecs."""
+        if self.mask == "none" or self.diameter == 0:
+            return "none"
+        return f"{self.mask}{self.diameter}{'pc' if self.unit == 'pc' else ''}"
 
     @property
     def labels(self) -> str:
@@ -80,6 +89,58 @@ class Hyper:
         return cls(**cfg)
 
 
+SPLIT_ORDERS = ("catalog", "paper")
+SPLIT_UNLISTED = ("append", "stop")
+SPLIT_GROUPS = ("none", "overlap", "galaxy")
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How clusters are split (config key ``split``; descriptions in the config schema;
+    ``splits.split_rows`` applies it). Without a config: the plain seeded shuffle of the
+    dataset's rows."""
+
+    seed: int = 42
+    fractions: tuple = (0.70, 0.15, 0.15)
+    order: str = "catalog"
+    unlisted: str = "append"
+    group: str = "none"
+    test_galaxies: tuple = ()
+
+    def __post_init__(self):
+        f = self.fractions
+        if len(f) != 3 or any(v <= 0 for v in f) or abs(sum(f) - 1.0) > 1e-9:
+            raise ValueError(f"split.fractions must be three positive numbers summing to 1, "
+                             f"got {list(f)}")
+        for key, value, allowed in (("order", self.order, SPLIT_ORDERS),
+                                    ("unlisted", self.unlisted, SPLIT_UNLISTED),
+                                    ("group", self.group, SPLIT_GROUPS)):
+            if value not in allowed:
+                raise ValueError(f"split.{key} must be one of {list(allowed)}, got {value!r}")
+        if self.group == "galaxy" and not self.test_galaxies:
+            raise ValueError("split.group 'galaxy' needs split.test_galaxies: the galaxies held "
+                             "out for test")
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> "SplitSpec":
+        cfg = dict(cfg or {})
+        unknown = set(cfg) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown split key(s) {sorted(unknown)}")
+        for key in ("fractions", "test_galaxies"):
+            if key in cfg:
+                cfg[key] = tuple(cfg[key])
+        return cls(**cfg)
+
+    def with_group(self, group: str) -> "SplitSpec":
+        return replace(self, group=group)
+
+    def as_dict(self) -> dict:
+        return {"seed": self.seed, "fractions": list(self.fractions), "order": self.order,
+                "unlisted": self.unlisted, "group": self.group,
+                "test_galaxies": list(self.test_galaxies)}
+
+
 # --------------------------------------------------------------------------------------------
 # Run layout
 # --------------------------------------------------------------------------------------------
@@ -117,7 +178,7 @@ RUN_WILDCARDS = (SETTING, "{seed}")
 
 def wildcard_constraints() -> dict[str, str]:
     """Regexes of the run wildcards, from the names the package knows."""
-    masked = "|".join(rf"{m}\d+" for m in MASKS if m != "none")
+    masked = "|".join(rf"{m}\d+(?:pc)?" for m in MASKS if m != "none")
     return {
         "sample": "[A-Za-z0-9_]+",
         "channels": "|".join(CHANNELS),

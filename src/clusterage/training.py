@@ -22,9 +22,10 @@ import pandas as pd
 from . import __version__, dataset, device, inputs, views
 from .atomic import atomic_path, write_json
 from .fitloop import EpochRunner, epoch_order
-from .grid import Hyper, Setting
+from .galaxies import diameter_pixels
+from .grid import Hyper, Setting, SplitSpec
 from .metrics import scatter
-from .splits import SPLITS, sample_indices, split_indices
+from .splits import SPLITS, split_rows
 
 log = logging.getLogger(__name__)
 
@@ -36,40 +37,49 @@ class SplitData:
     rows: dict = field(default_factory=dict)   # row numbers in the dataset
 
 
-def sample_rows(clusters, setting: Setting, sample_range: dict) -> np.ndarray:
-    """Dataset rows (increasing) of the clusters in the setting's sample."""
-    log_age = clusters["log_age"].to_numpy(dtype=np.float64)
-    in_sample = sample_indices(log_age, sample_range.get("min_log_age"), sample_range.get("max_log_age"))
-    if len(in_sample) < 10:
-        raise ValueError(f"sample {setting.sample!r} holds only {len(in_sample)} clusters; need at least 10")
-    return in_sample
+def sample_split(clusters, setting: Setting, sample_range: dict, split: SplitSpec,
+                 cutout_size: int) -> dict[str, np.ndarray]:
+    """Dataset rows of the train, validation and test clusters of the setting's sample."""
+    rows = split_rows(clusters, split, sample_range, cutout_size)
+    n_sample = sum(len(r) for r in rows.values())
+    if n_sample < 10:
+        raise ValueError(f"sample {setting.sample!r} holds only {n_sample} clusters; need at least 10")
+    return rows
 
 
 def prepare_splits(images, clusters, setting: Setting, sample_range: dict, hyper: Hyper,
-                   split_seed: int, fractions, seed: int) -> SplitData:
+                   split: SplitSpec, seed: int) -> SplitData:
     """Sample, split, build the network input and (for the control) shuffle labels, from the
     whole raw 5-filter stack in memory."""
-    in_sample = sample_rows(clusters, setting, sample_range)
-    x = inputs.select_channels(images[in_sample], setting.channels)
-    return split_inputs(x, clusters, in_sample, setting, hyper, split_seed, fractions, seed)
+    rows = sample_split(clusters, setting, sample_range, split, images.shape[1])
+    in_sample = np.sort(np.concatenate([rows[name] for name in SPLITS]))
+    x_sample = inputs.select_channels(images[in_sample], setting.channels)
+    return split_inputs(x_sample, in_sample, rows, clusters, setting, hyper, seed)
 
 
-def split_inputs(x_sample, clusters, in_sample, setting: Setting, hyper: Hyper, split_seed: int,
-                 fractions, seed: int) -> SplitData:
-    """``x_sample``: the setting's channels of the rows ``in_sample``, in that order."""
+def split_inputs(x_sample, in_sample, rows: dict, clusters, setting: Setting, hyper: Hyper,
+                 seed: int) -> SplitData:
+    """``x_sample``: the setting's channels of the rows ``in_sample`` (increasing), in that
+    order; ``rows``: the dataset rows of each split."""
     log_age = clusters["log_age"].to_numpy(dtype=np.float64)
-    split = split_indices(len(in_sample), split_seed, fractions)
-    x_all = inputs.mask_and_normalise(x_sample, setting.mask, setting.diameter, hyper.normalisation)
+    galaxy = clusters["galaxy"].astype(str).to_numpy()
+    if setting.unit == "pc":
+        # One diameter in parsecs: each cluster's mask in pixels from its galaxy's distance.
+        for g in sorted(set(galaxy[in_sample])):
+            log.info("%s: %g pc is %.1f pixels in %s", setting.occlusion, setting.diameter,
+                     diameter_pixels(setting.diameter, [g])[0], g)
     out = SplitData()
     rng = np.random.default_rng([seed, 7919])
     for name in SPLITS:
-        pos = split[name]
-        y = log_age[in_sample][pos]
+        y = log_age[rows[name]]
         if setting.shuffled_labels and name in ("train", "validation"):
             y = rng.permutation(y)
-        out.x[name] = x_all[pos]
+        diameter = (diameter_pixels(setting.diameter, galaxy[rows[name]]) if setting.unit == "pc"
+                    else setting.diameter)
+        x = x_sample[np.searchsorted(in_sample, rows[name])]
+        out.x[name] = inputs.mask_and_normalise(x, setting.mask, diameter, hyper.normalisation)
         out.y[name] = y
-        out.rows[name] = in_sample[pos]
+        out.rows[name] = rows[name]
     return out
 
 
@@ -98,8 +108,8 @@ def _versions() -> dict:
 
 
 def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, seed: int,
-          sample_range: dict | None = None, hyper: Hyper | None = None, split_seed: int = 42,
-          fractions=(0.70, 0.15, 0.15), checkpoint_dir: str | Path | None = None,
+          sample_range: dict | None = None, hyper: Hyper | None = None,
+          split: SplitSpec | None = None, checkpoint_dir: str | Path | None = None,
           checkpoint_interval_s: float = 0.0, weights_path: str | Path | None = None,
           gpu_resource=0, allow_cpu_fallback: bool = False) -> dict:
     """Train, score and write metrics.json, predictions.csv, history.csv, metadata.json and the
@@ -111,6 +121,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     that the Keras backend does not see, unless ``allow_cpu_fallback``.
     """
     hyper = hyper or Hyper()
+    split = split or SplitSpec()
     compute = device.check(hyper.precision, gpu_resource=gpu_resource,
                            allow_cpu_fallback=allow_cpu_fallback)
     import keras
@@ -123,10 +134,11 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
 
     clusters = dataset.read_clusters(dataset_path)
     attrs = dataset.read_attrs(dataset_path)
-    in_sample = sample_rows(clusters, setting, sample_range)
+    rows = sample_split(clusters, setting, sample_range, split, int(attrs["cutout_size"]))
+    in_sample = np.sort(np.concatenate([rows[name] for name in SPLITS]))
     x_sample = views.read_input(dataset_path, setting.channels, in_sample)
     bytes_read = int(x_sample.nbytes) * (5 if setting.channels == "white_light" and not attrs.get("view") else 1)
-    data = split_inputs(x_sample, clusters, in_sample, setting, hyper, split_seed, fractions, seed)
+    data = split_inputs(x_sample, in_sample, rows, clusters, setting, hyper, seed)
     del x_sample
     x_train, y_train = inputs.augment(data.x["train"], data.y["train"], hyper.rotations, hyper.flips)
     # Targets min-max scaled with the TRAIN set's range, as the authors' code did.
@@ -212,7 +224,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     meta = {
         "setting": asdict(setting), "setting_name": setting.name, "seed": seed,
         "hyperparameters": asdict(hyper), "sample_range": sample_range,
-        "split": {"seed": split_seed, "fractions": list(fractions),
+        "split": {**split.as_dict(),
                   **{f"n_{k}": int(len(v)) for k, v in data.y.items()},
                   "n_train_augmented": int(n_train)},
         "target_scaling": {"min": y_lo, "max": y_hi},

@@ -12,7 +12,8 @@ rule null_predictor:
     input:
         DATASET,
     output:
-        f"{RESULTS}/null/{{sample}}.json",
+        scores=f"{RESULTS}/null/{{sample}}.json",
+        overlap=f"{RESULTS}/null/{{sample}}_overlap.csv",
     params:
         sample_range=sample_range,
         split=config["split"],

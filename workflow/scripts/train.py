@@ -13,7 +13,7 @@ if backend := snakemake.config.get("keras_backend"):
 
 from pathlib import Path  # noqa: E402
 
-from clusterage.grid import Hyper, Setting  # noqa: E402
+from clusterage.grid import Hyper, Setting, SplitSpec  # noqa: E402
 from clusterage.training import train  # noqa: E402
 
 job = snakemake.params.job
@@ -24,8 +24,7 @@ train(
     seed=int(snakemake.wildcards.seed),
     sample_range=job["sample_range"],
     hyper=Hyper.from_config(job["hyper"]),
-    split_seed=snakemake.params.split["seed"],
-    fractions=snakemake.params.split["fractions"],
+    split=SplitSpec.from_config(snakemake.params.split),
     checkpoint_dir=snakemake.params.checkpoint,
     weights_path=snakemake.output.weights,
     # Read from the config, not params: changing how often state is saved retrains nothing.
