@@ -19,8 +19,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .figures import save
-
-GROUPS = ("none", "overlap", "galaxy")
+from .grid import SPLIT_GROUPS as GROUPS
 _RUN = re.compile(r"^(?P<group>[a-z]+)-(?P<split_seed>\d+)$")
 
 
