@@ -27,7 +27,8 @@ BACKENDS = [b for b in ("tensorflow", "jax") if importlib.util.find_spec(b) is n
 
 RUNNER = """
 import json, sys
-from clusterage.training import train, Setting, Hyper
+from clusterage.grid import Hyper, Setting
+from clusterage.training import train
 args = json.loads(sys.argv[1])
 train(args["data"], args["out"], Setting("five_band", "full"), seed=0,
       hyper=Hyper(conv_filters=(4, 4, 4), dense_units=(8,), epochs=2, rotations=1,
