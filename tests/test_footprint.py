@@ -95,6 +95,14 @@ def test_the_clusterage_command_prints_the_plan_and_inspects_a_dataset(tmp_path)
     assert "clusters: 8651" in text
     assert "0 of 1625 runs keep their weights" in text
     assert "GPU-hours" in text and "white_light.h5" in text
+    # With the Slurm profile, its config (JAX, mixed_bfloat16) sets the GPU time and its jobs the
+    # number of trainings at once.
+    out = subprocess.run([CLUSTERAGE, "plan", "--profile", str(REPO / "profiles" / "slurm"), "--configfile",
+                          "config/paper.yaml", "config/phangs.yaml"],
+                         cwd=work, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "GPU-hours on an NVIDIA H100, JAX (mixed_bfloat16)" in out.stdout
+    assert "float32" not in out.stdout.split("GPU time")[1]
     data = make_dataset(tmp_path / "d.h5", n=30, size=32)
     out = subprocess.run([CLUSTERAGE, "inspect", str(data)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -105,6 +113,7 @@ def test_the_clusterage_command_prints_the_plan_and_inspects_a_dataset(tmp_path)
     (["plan", "--dataset", "nowhere.h5"], "nowhere.h5 not found"),
     (["plan", "--configfile", "nowhere.yaml"], "nowhere.yaml not found"),
     (["inspect", "nowhere.h5"], "nowhere.h5 not found"),
+    (["plan", "--profile", "profiles/nowhere"], "profiles/nowhere/config.yaml not found"),
 ])
 def test_the_command_names_what_is_wrong(args, needle):
     out = subprocess.run([CLUSTERAGE, *args], cwd=REPO, capture_output=True, text=True, timeout=60)

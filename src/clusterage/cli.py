@@ -1,11 +1,12 @@
 """The ``clusterage`` command: look at a sweep before running it, and at a packed dataset.
 
-    clusterage plan [--configfile FILE ...] [--dataset FILE] [--jobs N]
+    clusterage plan [--profile DIR] [--configfile FILE ...] [--dataset FILE] [--jobs N]
     clusterage inspect FILE.h5
 
 Run from the workflow's folder (the clone), as Snakemake is: the config is config/config.yaml
-with each --configfile laid over it key by key, validated and completed with the schema's
-defaults exactly as the workflow does.
+with each --configfile laid over it key by key, then a profile's own ``config:`` (as Snakemake
+does with ``--profile``), validated and completed with the schema's defaults exactly as the
+workflow does.
 """
 
 from __future__ import annotations
@@ -30,13 +31,29 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def load_config(directory: Path, configfiles: list[str]) -> dict:
+def _resolve(directory: Path, path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() or path.exists() else directory / path
+
+
+def load_profile(directory: Path, profile: str | None) -> dict:
+    """A Snakemake profile's settings (its config.yaml); {} without a profile."""
+    if not profile:
+        return {}
+    path = _resolve(directory, profile) / "config.yaml"
+    if not path.exists():
+        raise SystemExit(f"clusterage: profile file {path} not found")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def load_config(directory: Path, configfiles: list[str], profile: dict | None = None) -> dict:
     config: dict = {}
-    for path in [directory / DEFAULT_CONFIG, *map(Path, configfiles)]:
-        path = path if path.is_absolute() or path.exists() else directory / path
+    for path in [directory / DEFAULT_CONFIG, *configfiles]:
+        path = _resolve(directory, path)
         if not path.exists():
             raise SystemExit(f"clusterage: config file {path} not found")
         config = _merge(config, yaml.safe_load(path.read_text()) or {})
+    config = _merge(config, (profile or {}).get("config") or {})
     schema = directory / SCHEMA
     if not schema.exists():
         raise SystemExit(f"clusterage: {schema} not found; run from the workflow's folder or give --directory")
@@ -51,7 +68,8 @@ def load_config(directory: Path, configfiles: list[str]) -> dict:
 
 def cmd_plan(args) -> int:
     directory = Path(args.directory)
-    config = load_config(directory, args.configfile)
+    profile = load_profile(directory, args.profile)
+    config = load_config(directory, args.configfile, profile)
     try:
         plan.build(config)
     except plan.ConfigError as exc:
@@ -62,9 +80,10 @@ def cmd_plan(args) -> int:
     clusters = (footprint.clusters_from_dataset(dataset) if dataset.exists()
                 else footprint.clusters_from_config(config))
     fp = footprint.estimate(config, clusters)
-    files = " + ".join([DEFAULT_CONFIG, *args.configfile])
+    files = " + ".join([DEFAULT_CONFIG, *args.configfile]
+                       + ([f"the config of {args.profile}"] if profile.get("config") else []))
     print(f"sweep of {files}")
-    print(footprint.report(fp, args.jobs))
+    print(footprint.report(fp, args.jobs or int(profile.get("jobs", 50))))
     return 0
 
 
@@ -105,9 +124,12 @@ def main(argv: list[str] | None = None) -> int:
                    help="config files laid over config/config.yaml, as for snakemake")
     p.add_argument("--dataset", help="packed dataset to count clusters in "
                    "(default: <results>/dataset/cutouts.h5 when it exists, else an estimate)")
-    p.add_argument("--jobs", type=int, default=50,
-                   help="training jobs running at once, for the transient disk (default 50, "
-                   "as profiles/slurm)")
+    p.add_argument("--profile", metavar="DIR",
+                   help="a Snakemake profile (e.g. profiles/slurm): its config: is laid over the "
+                   "config files and its jobs: is the default of --jobs")
+    p.add_argument("--jobs", type=int,
+                   help="training jobs running at once, for the transient disk (default: the "
+                   "profile's jobs, else 50)")
     p.add_argument("--directory", default=".", help="the workflow's folder (default: here)")
     p.set_defaults(func=cmd_plan)
     p = sub.add_parser("inspect", help="summary of a packed dataset or a view of it")
