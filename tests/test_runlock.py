@@ -258,3 +258,29 @@ def test_planned_time_comes_from_the_snakemake_process_that_submitted_the_job(tm
     with RunLock(tmp_path / "lock", outputs, fingerprint="same work", state_of=no_slurm) as lock:
         assert lock.finished_by == owner
     assert outputs[0].read_text() == "trained metrics.json"
+
+
+def test_a_duplicate_logs_that_it_reused_and_the_owners_log_whole(tmp_path):
+    """The job's stderr goes to its log (clusterage.logs); the owner's log follows, intact."""
+    outputs = [tmp_path / "run" / "metrics.json"]
+    owner = finished_run(tmp_path, outputs)
+    outputs[0].unlink()
+    script = textwrap.dedent("""
+        import logging, sys
+        from clusterage.logs import to_file
+        from clusterage.runlock import RunLock
+        to_file(sys.argv[1])
+        logging.getLogger("job").info("the duplicate starts")
+        with RunLock(sys.argv[2], [sys.argv[3]], fingerprint="same work", planned=0,
+                     log_file=sys.argv[1]) as lock:
+            assert lock.finished_by is not None
+        logging.getLogger("job").info("the duplicate ends")
+    """)
+    log = tmp_path / "dup.log"
+    subprocess.run([sys.executable, "-c", script, str(log), str(tmp_path / "lock"),
+                    str(outputs[0])], check=True, timeout=60)
+    lines = log.read_text().splitlines()
+    assert "the duplicate starts" in lines[0]
+    assert "completed by host" in lines[1] and "nothing left to train" in lines[1]
+    assert lines[2] == f"----- the log of {owner.describe()} -----"
+    assert lines[3] == "epoch 1/1 loss 0.1" and "the duplicate ends" in lines[4]

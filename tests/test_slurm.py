@@ -276,14 +276,18 @@ def epoch_s(slurm_time: str) -> float | None:
         return None
 
 
+def run_key(parts: tuple[str, ...]) -> str:
+    """(sample, channels, occlusion, labels, seed<k>) as the Comment of the run's Slurm jobs."""
+    *setting, seed = parts
+    return "rule_train_wildcards_" + "_".join([*setting, seed.removeprefix("seed")])
+
+
 def lock_events(workdir: Path, since: float) -> dict[str, list[dict]]:
     """The run locks' history (clusterage.runlock) since then, by the Comment of the run's jobs."""
     root = workdir / "results-tiny" / "checkpoints"
     events = {}
     for path in root.rglob("history.jsonl"):
-        *setting, seed = path.parent.relative_to(root).parts
-        key = "rule_train_wildcards_" + "_".join([*setting, seed.removeprefix("seed")
-                                                  .removesuffix(".run")])
+        key = run_key(path.parent.relative_to(root).with_suffix("").parts)
         lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
         if recent := [e for e in lines if e["time"] >= since]:
             events[key] = recent
@@ -529,7 +533,11 @@ def test_killed_controller_trains_nothing_twice(slurm_run):
         duplicates += len(others)
     assert duplicates, f"the rerun submitted no duplicate training: the fault did not happen {jobs}"
     pd.testing.assert_frame_equal(pd.read_csv(table), reference, rtol=1e-5)
-    for path in (workdir / "results-tiny" / "logs" / "train").rglob("*.log"):
-        assert "epoch   2/2" in path.read_text(), f"{path} lost its training's log"
+    logs = workdir / "results-tiny" / "logs" / "train"
+    for path in logs.rglob("*.log"):  # a duplicate's log: "nothing left to train", the training's
+        text = path.read_text()
+        assert "epoch   2/2" in text and "scatter train" in text, f"{path} lost its training's log"
+        if len(runs[run_key(path.relative_to(logs).with_suffix("").parts)]) > 1:
+            assert "nothing left to train\n----- the log of Slurm job " in text, text[:2000]
     print(f"{len(jobs)} Slurm jobs for {len(runs)} trainings ({duplicates} duplicates reused); "
           f"rerun {rerun_s:.0f} s")

@@ -329,10 +329,6 @@ class RunLock:
             tmp.unlink(missing_ok=True)
             os.link(src, tmp)
             os.replace(tmp, out)
-        kept_log = final / "log"
-        if self.log_file and kept_log.is_file():
-            with open(self.log_file, "a") as fh:
-                fh.write(f"----- the log of {owner.describe()} -----\n{kept_log.read_text()}")
         return True
 
     def _keep_outputs(self) -> bool:
@@ -417,6 +413,10 @@ class RunLock:
         who = owner.describe() if owner else "the owner this job waited for"
         log.warning("the outputs of this run were completed by %s: nothing left to train", who)
         self._event("reused", owner=asdict(owner) if owner else None)
+        kept_log = self.folder / FINAL / "log"
+        if owner and self.log_file and kept_log.is_file():
+            with open(self.log_file, "a") as fh:
+                fh.write(f"----- the log of {owner.describe()} -----\n{kept_log.read_text()}")
         return self
 
     def _heartbeat(self) -> None:
