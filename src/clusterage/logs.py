@@ -11,7 +11,8 @@ def to_file(path: str | None, level: int = logging.INFO) -> None:
     """Send stderr (Python's and native libraries', e.g. TensorFlow's) and log lines to ``path``."""
     if path:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        # O_APPEND: lines others add to the same file (clusterage.runlock) are not overwritten.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644)
         sys.stderr.flush()
         os.dup2(fd, 2)
         os.close(fd)

@@ -1,7 +1,9 @@
 # Helpers for the rules: config validation, paths and the experiment plan. All logic lives in
 # the clusterage package; this file only connects it to Snakemake.
+import os
 import re
 import sys
+import time
 from pathlib import Path
 
 from snakemake.settings.types import DeploymentMethod
@@ -15,6 +17,13 @@ from clusterage import keep as _keep
 from clusterage import plan as _plan
 from clusterage.figure_registry import CHART, FIGURES, figure_files
 from clusterage.mast import GalaxyFiles, template_regex
+from clusterage.runlock import PLANNED_AT
+
+if workflow.is_main_process:
+    # When this Snakemake process began to plan; the jobs it starts or submits inherit it. A
+    # training job planned while another job still trained the same run reuses that job's
+    # outputs instead of training again (clusterage.runlock).
+    os.environ[PLANNED_AT] = str(time.time())
 
 
 def _case_of_error(config, message):
@@ -264,3 +273,32 @@ def kept_models():
     lists its run's model.weights.h5 as an input, and so keeps it too."""
     return [f"{train_dir(name, seed)}/{_keep.MODEL_FILE}"
             for name in _keep.kept_settings(config) for seed in SEEDS]
+
+
+def slurm_onstart():
+    """Under the Slurm executor, before the first submission: see a job cancelled by a user
+    (sacct: CANCELLED by <uid>) as failed, and check the training's request against the cluster
+    (clusterage.slurm_states, clusterage.slurm_preflight)."""
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.name != "slurm":
+        return
+    from clusterage import slurm_preflight, slurm_states
+
+    slurm_states.install()
+    train = next((j for j in workflow.dag.needrun_jobs() if j.rule.name == "train"), None)
+    if train is None:
+        return
+    settings = workflow.resource_settings
+    resources = {k: v for k, v in train.resources.items() if not k.startswith("_")}
+    origins = slurm_preflight.origins_of(
+        settings.overwrite_resources.get("train", {}), settings.default_resources or {},
+        "train" in settings.overwrite_threads)
+    try:
+        passed = slurm_preflight.check(resources, train.threads, origins)
+    except slurm_preflight.PreflightError as exc:
+        raise WorkflowError(slurm_preflight.message(exc)) from None
+    logger.info(f"Slurm preflight: {passed}")
+
+
+onstart:
+    slurm_onstart()

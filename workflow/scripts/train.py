@@ -14,22 +14,30 @@ if backend := snakemake.config.get("keras_backend"):
 from pathlib import Path  # noqa: E402
 
 from clusterage.grid import Hyper, Setting, SplitSpec  # noqa: E402
+from clusterage.runlock import RunLock, file_identity, fingerprint  # noqa: E402
 from clusterage.training import train  # noqa: E402
 
 job = snakemake.params.job
-train(
-    snakemake.input[0],  # the packed dataset, or its white-light view for white_light settings
-    Path(snakemake.output.metrics).parent,
-    Setting(**job["setting"]),
-    seed=int(snakemake.wildcards.seed),
-    sample_range=job["sample_range"],
-    hyper=Hyper.from_config(job["hyper"]),
-    split=SplitSpec.from_config(snakemake.params.split),
-    checkpoint_dir=snakemake.params.checkpoint,
-    weights_path=snakemake.output.weights,
-    # Read from the config, not params: changing how often state is saved retrains nothing.
-    checkpoint_interval_s=snakemake.config.get("checkpoint_interval_s", 60),
-    # A job given a GPU that its backend cannot see stops at once, unless the config allows it.
-    gpu_resource=snakemake.resources.get("gpu", 0),
-    allow_cpu_fallback=snakemake.config.get("allow_cpu_fallback", False),
-)
+# One job trains a run at a time. A duplicate (submitted again after the Snakemake process died
+# while its Slurm jobs went on) waits for the first and reuses its outputs (clusterage.runlock).
+work = fingerprint(job, snakemake.params.split, dict(snakemake.wildcards.items()),
+                   file_identity(snakemake.input[0]))
+with RunLock(f"{snakemake.params.checkpoint}.run", snakemake.output, fingerprint=work,
+             log_file=snakemake.log[0]) as lock:
+    if lock.finished_by is None:
+        train(
+            snakemake.input[0],  # the packed dataset, or its white-light view for white_light
+            Path(snakemake.output.metrics).parent,
+            Setting(**job["setting"]),
+            seed=int(snakemake.wildcards.seed),
+            sample_range=job["sample_range"],
+            hyper=Hyper.from_config(job["hyper"]),
+            split=SplitSpec.from_config(snakemake.params.split),
+            checkpoint_dir=snakemake.params.checkpoint,
+            weights_path=snakemake.output.weights,
+            # From the config, not params: changing how often state is saved retrains nothing.
+            checkpoint_interval_s=snakemake.config.get("checkpoint_interval_s", 60),
+            # A job given a GPU its backend cannot see stops at once, unless the config allows it.
+            gpu_resource=snakemake.resources.get("gpu", 0),
+            allow_cpu_fallback=snakemake.config.get("allow_cpu_fallback", False),
+        )
