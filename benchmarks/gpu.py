@@ -1,4 +1,4 @@
-"""GPU training speed of the paper's CNN through the workflow's own epoch loop (issue 7).
+"""GPU training speed of the paper's CNN through the workflow's own epoch loop.
 
 Run by benchmarks/gpu_run.sh on a GPU machine (no TensorFlow needed: Keras on JAX or PyTorch).
 
@@ -11,7 +11,7 @@ Run by benchmarks/gpu_run.sh on a GPU machine (no TensorFlow needed: Keras on JA
    first, x 200 epochs (the paper's maximum; early stopping can only shorten it) + the measured
    first-epoch (compile) time. Checkpoint saving is timed separately (one model.save).
 3. With --ensemble K...: aggregate images/s of K independently seeded paper models trained at
-   once in one process (clusterage.fitloop.EnsembleEpochRunner: jax.vmap of Keras's train_step
+   once in one process (clusterage.ensemble.EnsembleEpochRunner: jax.vmap of Keras's train_step
    over the K stacked model states, batch 32 and own batch order each; JAX only), per precision
    in --ensemble-precisions, run before the single-model items, K in the order given.
 
@@ -122,7 +122,8 @@ def ensemble_throughput(precision, size, batch, n_batches, repeats, small, k):
     """K models trained together: aggregate images/s over K x n_batches batches of 32 per epoch."""
     import keras
 
-    from clusterage.fitloop import EnsembleEpochRunner, epoch_order
+    from clusterage.ensemble import EnsembleEpochRunner
+    from clusterage.fitloop import epoch_order
     from clusterage.model import forward_flops
 
     n = batch * n_batches

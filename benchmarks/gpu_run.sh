@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU benchmark (issue 7), for the device machine: Python 3.12 with JAX and PyTorch, no TensorFlow
+# GPU benchmark, for the device machine: Python 3.12 with JAX and PyTorch, no TensorFlow
 # or Keras. Keras and its two missing dependencies travel as wheels in .whl/ (carry: [".whl"]);
 # make them here first with benchmarks/gpu_wheels.sh. Results: $OUT/gpu.json, gpu.csv, gpu.log.
 set -uo pipefail

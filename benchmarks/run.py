@@ -1,4 +1,4 @@
-"""Training speed of the workflow, as ratios measured inside one process (issue 7).
+"""Training speed of the workflow, as ratios measured inside one process.
 
     .venv/bin/python benchmarks/run.py [--quick]
 
@@ -247,7 +247,8 @@ def demo_section(path: Path, n_clusters: int, epochs: int, peak: float, tmp: Pat
 
     from clusterage import dataset, inputs
     from clusterage.model import build_cnn, forward_flops
-    from clusterage.training import Hyper, Setting, prepare_splits, train
+    from clusterage.grid import Hyper, Setting, SplitSpec
+    from clusterage.training import prepare_splits, train
 
     hyper = Hyper(**DEMO, epochs=epochs, patience=epochs + 1, rotations=4)
     setting = Setting("five_band", "full")
@@ -275,7 +276,7 @@ def demo_section(path: Path, n_clusters: int, epochs: int, peak: float, tmp: Pat
 
     # The same arrays for the baseline and the steady rate.
     images, clusters, _ = dataset.read(path)
-    data = prepare_splits(images, clusters, setting, {}, hyper, 42, (0.7, 0.15, 0.15), 0)
+    data = prepare_splits(images, clusters, setting, {}, hyper, SplitSpec(), 0)
     x, y = inputs.augment(data.x["train"], data.y["train"], 4)
     y = ((y - y.min()) / (y.max() - y.min())).astype(np.float32)
     yv = data.y["validation"].astype(np.float32)
@@ -297,7 +298,7 @@ def demo_section(path: Path, n_clusters: int, epochs: int, peak: float, tmp: Pat
     record(sec, "plain Keras fit: steady step rate (median step)", fit_steady, "img/s")
     record(sec, "plain Keras fit: whole epochs 2..E", fit_rate, "img/s")
     record(sec, "RATIO plain fit epochs / its steady rate", fit_rate / fit_steady, "",
-           note="issue: 0.58-0.79 measured before")
+           note="0.58-0.79 measured on other runs")
     for k, v in breakdown.items():
         record(sec, f"plain fit seconds per epoch: {k}", v / max(epochs - 1, 1), "s")
     record(sec, "RATIO training path / plain Keras fit (whole epochs, minutes apart)",
@@ -306,14 +307,15 @@ def demo_section(path: Path, n_clusters: int, epochs: int, peak: float, tmp: Pat
     record(sec, "RATIO training path / plain Keras fit (alternating epochs, median)",
            float(np.median(pairs)), "", ">= 1.0", note="rounds: " + ", ".join(f"{p:.3f}" for p in pairs))
     record(sec, "RATIO training path steps / plain fit steps (per batch)", steady / fit_steady, "",
-           ">= 0.90 (issue 2)")
+           ">= 0.90")
     record(sec, "training FLOPs per image (3 x forward)", flops / 1e9, "GFLOP")
     record(sec, "RATIO share of peak FLOP/s (whole epochs)", flops * path_rate_later / peak, "",
            note="small convolutions: not a goal")
     # Per-job fixed cost: a real process, start to exit, less its epochs at the measured rate.
     demo_epoch_s = n_train / path_rate_later
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    code = ("import sys; from clusterage.training import train, Setting, Hyper; "
+    code = ("import sys; from clusterage.grid import Hyper, Setting; "
+            "from clusterage.training import train; "
             f"train(sys.argv[1], sys.argv[2], Setting('five_band', 'full'), seed=1, "
             f"hyper=Hyper(**{DEMO!r}, epochs=1, rotations=4))")
     t0 = time.perf_counter()

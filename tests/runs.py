@@ -29,3 +29,27 @@ def finished_run(tmp_path_factory, *configfiles: str) -> Path:
         assert out.returncode == 0, out.stderr[-4000:]
         _FINISHED[configfiles] = work
     return _FINISHED[configfiles]
+
+
+FAIL_ONCE = '''
+# Fault installed by tests/runs.py (fail_first_training): the first attempt that finds the marker
+# removes it and fails; every later attempt trains.
+import os as _os
+try:
+    _os.remove({marker!r})
+except FileNotFoundError:
+    pass
+else:
+    raise SystemExit("training failed on purpose (test fault: removed {marker})")
+'''
+
+
+def fail_first_training(work: Path, marker: Path) -> None:
+    """Make exactly one training of the workflow copy in ``work`` fail, so that a run shows its
+    retry: the copy's train script gets a fault that fires once, while ``marker`` exists."""
+    script = work / "workflow" / "scripts" / "train.py"
+    text = script.read_text()
+    anchor = "to_file(snakemake.log[0])\n"
+    assert anchor in text, f"{script} no longer starts by opening its log; move the fault"
+    marker.write_text("the first training that removes this file fails\n")
+    script.write_text(text.replace(anchor, anchor + FAIL_ONCE.format(marker=str(marker)), 1))

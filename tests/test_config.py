@@ -1,14 +1,16 @@
 """Config validation: a wrong key or value stops the run before any job, naming the key."""
 
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
-from clusterage import plan
+from clusterage import galaxies, grid, plan
 from conftest import REPO
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -43,6 +45,7 @@ def test_default_config_plans_the_demo(tmp_path):
     ({"cases": [{"name": "big", "channels": "five_band", "sample": "full", "mask": "inner",
                  "diameters": [200]}]}, "diameter 200"),
     ({"seeds": 0}, "seeds"),
+    ({"keep_models": "all"}, "keep_models"),
 ])
 def test_bad_config_stops_before_any_job_and_names_the_key(tmp_path, config, needle):
     out = dry_run(tmp_path, config)
@@ -73,3 +76,79 @@ def test_a_shared_setting_with_conflicting_training_is_refused():
     ]
     with pytest.raises(plan.ConfigError, match="'a' and 'b' share the setting"):
         plan.build(config)
+
+
+def test_every_run_of_the_paper_grid_matches_the_train_rules_pattern():
+    """The run folders the plan names and the train rule's wildcard pattern are one layout:
+    each run path parses back into its own setting and seed under the wildcard constraints."""
+    import re
+
+    config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    constraints = grid.wildcard_constraints()
+    pattern = grid.run_dir("res", *grid.RUN_WILDCARDS)
+    regex = re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m.group(1)}>{constraints[m.group(1)]})",
+                   re.escape(pattern))
+    jobs = plan.build(config)
+    assert len(jobs) == 325
+    for name, job in jobs.items():
+        for seed in (0, 4):
+            m = re.fullmatch(regex, grid.run_dir("res", name, seed))
+            assert m, (name, seed)
+            parts = m.groupdict()
+            assert int(parts.pop("seed")) == seed
+            assert grid.setting_name(**parts) == name == job.setting.name
+
+
+def test_runs_keep_their_weights_only_where_the_config_asks(tmp_path):
+    from test_workflow import copy_workflow
+
+    work = copy_workflow(tmp_path / "wf")
+    config = {"cases": [
+        {"name": "kept", "channels": "five_band", "sample": "full", "mask": "none",
+         "keep_models": "weights"},
+        {"name": "not_kept", "channels": "white_light", "sample": "full", "mask": "inner",
+         "diameters": [24]},
+    ]}
+    (work / "cfg.yaml").write_text(yaml.safe_dump(config))
+    out = subprocess.run([SNAKEMAKE, "-n", "--configfile", "cfg.yaml"], cwd=work,
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    counts = dict(line.split() for line in out.stdout.splitlines()
+                  if re.fullmatch(r"\w+\s+\d+", line.strip()))
+    assert counts["train"] == "4" and counts["keep_model"] == "2"  # 2 seeds of the kept setting
+    assert counts["white_light_view"] == "1"
+    kept = re.findall(r"output: (\S+/model\.weights\.h5)", out.stdout)
+    assert sorted(kept) == [f"results/train/full/five_band/none/true/seed{k}/model.weights.h5"
+                            for k in (0, 1)]
+
+
+def _pc_config(**case):
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["data"] = {"galaxies": ["ngc5068", "ngc1365"]}
+    config["cases"] = [{"name": "pc", "channels": "white_light", "sample": "full", "mask": "inner",
+                        **case}]
+    return config
+
+
+def test_masks_in_parsecs_have_their_own_run_folders_and_share_the_unmasked_model():
+    jobs = plan.build(_pc_config(diameters_pc=[0, 24, 90]))
+    assert sorted(jobs) == ["full/white_light/inner24pc/true", "full/white_light/inner90pc/true",
+                            "full/white_light/none/true"]
+    assert jobs["full/white_light/inner24pc/true"].setting.unit == "pc"
+    assert grid.run_dir("r", "full/white_light/inner24pc/true", 0) == "r/train/full/white_light/inner24pc/true/seed0"
+    assert re.fullmatch(grid.wildcard_constraints()["occlusion"], "inner24pc")
+    # 24 pc is 24.0 pixels in NGC 5068 (5.20 Mpc) and 6.4 in NGC 1365 (19.57 Mpc).
+    np.testing.assert_allclose(galaxies.diameter_pixels(24, ["ngc5068", "ngc1365", "ngc5068"]),
+                               [24.03, 6.385, 24.03], atol=0.01)
+
+
+def test_masks_in_parsecs_are_refused_with_both_keys_without_a_distance_or_too_wide(monkeypatch):
+    with pytest.raises(plan.ConfigError, match="case 'pc'.*not both"):
+        plan.build(_pc_config(diameters=[12], diameters_pc=[24]))
+    with pytest.raises(plan.ConfigError, match="case 'pc'.*113 pixels in ngc5068"):
+        plan.build(_pc_config(diameters_pc=[113]))
+    nowhere = galaxies.TABLE1["ngc1365"].__class__(**{**vars(galaxies.TABLE1["ngc1365"]),
+                                                      "distance_mpc": None})
+    monkeypatch.setitem(galaxies.TABLE1, "ngc1365", nowhere)
+    with pytest.raises(plan.ConfigError, match="case 'pc'.*'ngc1365' has no distance"):
+        plan.build(_pc_config(diameters_pc=[24]))

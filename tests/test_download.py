@@ -19,8 +19,9 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
+from clusterage import bundle, filecheck, transfer
 from clusterage import download as dl
-from clusterage.mast import GalaxyFiles
+from clusterage.mast import GalaxyFiles, template_regex
 
 FAST = dict(retries=3, backoff_s=0.01, backoff_max_s=0.05, timeout_s=2.0)
 NGC628C = {
@@ -276,7 +277,7 @@ def test_persistent_500_fails_after_the_configured_retries(server, tmp_path):
     files = _files(server, "ngc1365")
     rel = files.image_relpath(2)
     server.faults[f"/hlsps/{rel}"] = ["500"] * 10
-    with pytest.raises(dl.DownloadError, match=r"failed after 3 attempts.*HTTP 500"):
+    with pytest.raises(transfer.DownloadError, match=r"failed after 3 attempts.*HTTP 500"):
         dl.download_image(files.url(rel), tmp_path / rel, **{**FAST, "retries": 2})
     assert len(server.requests) == 3
     assert not (tmp_path / rel).exists()
@@ -294,7 +295,7 @@ def test_404_names_the_url_is_not_retried_and_leaves_no_file(server, tmp_path):
     files = _files(server, "ngc1365")
     rel = files.image_relpath(0).replace("ngc1365", "ngc9999")
     url = files.url(rel)
-    with pytest.raises(dl.DownloadError, match="HTTP 404") as err:
+    with pytest.raises(transfer.DownloadError, match="HTTP 404") as err:
         dl.download_image(url, tmp_path / rel, **FAST)
     assert url in str(err.value)
     assert len(server.requests) == 1
@@ -305,7 +306,7 @@ def test_html_page_instead_of_fits_is_rejected(server, tmp_path):
     files = _files(server, "ngc1365")
     rel = files.image_relpath(3)
     server.faults[f"/hlsps/{rel}"] = ["html"]
-    with pytest.raises(dl.DownloadError, match="HTML page") as err:
+    with pytest.raises(transfer.DownloadError, match="HTML page") as err:
         dl.download_image(files.url(rel), tmp_path / rel, **FAST)
     assert files.url(rel) in str(err.value) and "Page not available" in str(err.value)
     assert _leftovers(tmp_path) == []
@@ -316,11 +317,11 @@ def test_truncated_fits_is_rejected(server, tmp_path):
     rel = files.image_relpath(3)
     # A server that sends a shorter file with a matching Content-Length (the transport sees
     # nothing wrong); cut on a block boundary so only the HDU structure shows it.
-    server.files[f"/hlsps/{rel}"] = server.files[f"/hlsps/{rel}"][: 10 * dl.FITS_BLOCK]
-    with pytest.raises(dl.DownloadError, match="truncated"):
+    server.files[f"/hlsps/{rel}"] = server.files[f"/hlsps/{rel}"][: 10 * filecheck.FITS_BLOCK]
+    with pytest.raises(transfer.DownloadError, match="truncated"):
         dl.download_image(files.url(rel), tmp_path / rel, **FAST)
     server.files[f"/hlsps/{rel}"] = server.files[f"/hlsps/{rel}"][:12345]
-    with pytest.raises(dl.DownloadError, match="multiple of 2880"):
+    with pytest.raises(transfer.DownloadError, match="multiple of 2880"):
         dl.download_image(files.url(rel), tmp_path / rel, **FAST)
     assert _leftovers(tmp_path) == []
 
@@ -331,10 +332,10 @@ def test_checksum_list_is_verified(server, tmp_path):
     good = hashlib.sha256(server.files[f"/hlsps/{rel_ok}"]).hexdigest()
     sums = tmp_path / "SHA256SUMS"
     sums.write_text(f"# PHANGS-HST\n{good}  {rel_ok}\n{'0' * 64}  {rel_bad}\n")
-    table = dl.read_checksums(sums)
+    table = transfer.read_checksums(sums)
     data = tmp_path / "mast"
     dl.download_image(files.url(rel_ok), data / rel_ok, sha256=table[rel_ok], **FAST)
-    with pytest.raises(dl.DownloadError, match="sha256 mismatch"):
+    with pytest.raises(transfer.DownloadError, match="sha256 mismatch"):
         dl.download_image(files.url(rel_bad), data / rel_bad, sha256=table[rel_bad], **FAST)
     assert _leftovers(data) == [data / rel_ok]
 
@@ -343,7 +344,7 @@ def test_bad_checksum_line_names_file_and_line(tmp_path):
     sums = tmp_path / "SHA256SUMS"
     sums.write_text("abc  phangs-hst/x.fits\n")
     with pytest.raises(ValueError, match=r"SHA256SUMS, line 1"):
-        dl.read_checksums(sums)
+        transfer.read_checksums(sums)
 
 
 def test_progress_lines_are_few(server, tmp_path):
@@ -363,7 +364,7 @@ def test_progress_lines_are_few(server, tmp_path):
 
 def test_catalog_bundle_is_extracted_into_the_mast_layout(server, tmp_path):
     files = _files(server, "ngc628c", NGC628C)
-    paths = dl.download_catalogs(files, tmp_path, **FAST)
+    paths = bundle.download_catalogs(files, tmp_path, **FAST)
     assert paths == [tmp_path / r for pair in files.catalog_relpaths() for r in pair]
     assert all("/catalogs/hlsp_phangs-cat_hst_acs-uvis_ngc628c_" in p.as_posix() for p in paths)
     sed = Table.read(paths[1])
@@ -379,10 +380,10 @@ def test_bundle_download_resumes_and_is_reused(server, tmp_path):
     files = _files(server, "ngc1365")
     url_path = f"/hlsps/{files.bundle_relpath()}"
     server.faults[url_path] = ["drop:3000"]
-    dl.download_catalogs(files, tmp_path, **FAST)
+    bundle.download_catalogs(files, tmp_path, **FAST)
     assert [r for p, r in server.requests] == [None, "bytes=3000-"]
     assert (tmp_path / files.bundle_relpath()).read_bytes() == server.files[url_path]
-    dl.download_catalogs(files, tmp_path, **FAST)  # bundle already complete: no request
+    bundle.download_catalogs(files, tmp_path, **FAST)  # bundle already complete: no request
     assert len(server.requests) == 2
 
 
@@ -390,8 +391,8 @@ def test_bundle_with_path_traversal_is_refused(server, tmp_path):
     files = _files(server, "ngc1365")
     server.files[f"/hlsps/{files.bundle_relpath()}"] = _bundle_bytes(
         files, {"catalogs/../../evil.fits": _catalog_bytes(0, "obs")})
-    with pytest.raises(dl.DownloadError, match="unsafe member path"):
-        dl.download_catalogs(files, tmp_path / "mast", **FAST)
+    with pytest.raises(transfer.DownloadError, match="unsafe member path"):
+        bundle.download_catalogs(files, tmp_path / "mast", **FAST)
     assert not (tmp_path / "evil.fits").exists()
     assert not list((tmp_path / "mast").rglob("*.fits"))
 
@@ -400,15 +401,15 @@ def test_bundle_lacking_a_wanted_table_says_which(server, tmp_path):
     files = _files(server, "ngc1365")
     wrong_camera = GalaxyFiles.from_config("ngc1365", {"catalog_camera": "acs-uvis"},
                                            {"base_url": server.base_url})
-    with pytest.raises(dl.DownloadError, match="lacks.*acs-uvis.*catalog_camera"):
-        dl.download_catalogs(wrong_camera, tmp_path, **FAST)
+    with pytest.raises(transfer.DownloadError, match="lacks.*acs-uvis.*catalog_camera"):
+        bundle.download_catalogs(wrong_camera, tmp_path, **FAST)
 
 
 def test_html_instead_of_bundle_is_rejected(server, tmp_path):
     files = _files(server, "ngc1365")
     server.faults[f"/hlsps/{files.bundle_relpath()}"] = ["html"]
-    with pytest.raises(dl.DownloadError, match=r"expected a \.tar\.gz archive, received an HTML"):
-        dl.download_catalogs(files, tmp_path, **FAST)
+    with pytest.raises(transfer.DownloadError, match=r"expected a \.tar\.gz archive, received an HTML"):
+        bundle.download_catalogs(files, tmp_path, **FAST)
     assert _leftovers(tmp_path) == []
 
 
@@ -416,7 +417,7 @@ def test_html_instead_of_bundle_is_rejected(server, tmp_path):
 # What the rules call
 # ------------------------------------------------------------------------------------------
 
-def test_rule_helpers_follow_the_configured_layout(server, tmp_path, monkeypatch):
+def test_rule_jobs_follow_the_configured_layout(server, tmp_path):
     import re
 
     _files(server, "ngc628c", NGC628C)
@@ -428,50 +429,52 @@ def test_rule_helpers_follow_the_configured_layout(server, tmp_path, monkeypatch
     files = dl.galaxy_files(config, "ngc628c")
     rel = files.image_relpath(2)
     sums.write_text(f"{hashlib.sha256(server.files['/hlsps/' + rel]).hexdigest()}  {rel}\n")
-    regex = dl.image_wildcard_regex(config)
+    regex = template_regex(files.layout["image"])  # rule download_image's {image}
     assert all(re.fullmatch(regex, r) for r in files.image_relpaths())
     assert not any(re.fullmatch(regex, r) for pair in files.catalog_relpaths() for r in pair)
 
-    monkeypatch.chdir(tmp_path)
-    out = dl.download_image_job(config, rel, f"{dl.DOWNLOAD_DIR}/{rel}")
+    mirror = tmp_path / "mast"
+    out = dl.download_image_job(config, rel, mirror / rel)
     assert out.read_bytes() == server.files["/hlsps/" + rel]
 
-    patterns = dl.catalog_outputs(config)
-    wanted = [p.format(target="ngc628c", camera="acs-uvis") for p in patterns]
-    assert wanted == [f"{dl.DOWNLOAD_DIR}/{r}" for pair in files.catalog_relpaths() for r in pair]
-    dl.download_catalogs_job(config, "ngc628c", wanted)
+    wanted = [str(mirror / r) for pair in files.catalog_relpaths() for r in pair]
+    dl.download_catalogs_job(config, "ngc628c", wanted, mirror)
     assert all(Path(w).is_file() for w in wanted)
+    with pytest.raises(transfer.DownloadError, match="not .*uvis_ngc628c"):
+        dl.download_catalogs_job(config, "ngc628c", [w.replace("acs-uvis", "uvis") for w in wanted],
+                                 mirror)
 
 
 def test_snakemake_rules_download_through_the_workflow(server, tmp_path):
-    """download.smk's two rules, run by Snakemake itself, fetch a galaxy's files from the
-    mirror into resources/mast/ with the MAST layout."""
+    """download.smk's two rules, run by Snakemake itself in a copy of the workflow, fetch a
+    galaxy's files from the mirror into data.download.dir with the MAST layout."""
     import subprocess
     import sys
 
     import yaml
+    from test_workflow import copy_workflow
 
     files = _files(server, "ngc628c", NGC628C)
-    rules = Path(__file__).resolve().parents[1] / "workflow" / "rules" / "download.smk"
-    config = {"data": {"layout": {"base_url": server.base_url},
+    work = copy_workflow(tmp_path / "wf")
+    mirror = "downloads/mast"
+    config = {"data": {"source": "phangs", "galaxies": ["ngc628c"],
+                       "layout": {"base_url": server.base_url},
                        "galaxy_files": {"ngc628c": NGC628C},
-                       "download": {"retries": 1, "backoff_s": 0.01, "timeout_s": 5}}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    wanted = [f"{dl.DOWNLOAD_DIR}/{r}" for r in files.image_relpaths()[2:4]]
-    wanted += [f"{dl.DOWNLOAD_DIR}/{r}" for r in files.catalog_relpaths()[0]]
-    (tmp_path / "Snakefile").write_text(
-        f"configfile: 'config.yaml'\ninclude: {str(rules)!r}\n"
-        f"rule all:\n    input: {wanted!r}\n"
-    )
+                       "download": {"retries": 1, "backoff_s": 0.01, "timeout_s": 5,
+                                    "dir": mirror}}}
+    (work / "download.yaml").write_text(yaml.safe_dump(config))
+    wanted = [f"{mirror}/{r}" for r in files.image_relpaths()[2:4]]
+    wanted += [f"{mirror}/{r}" for r in files.catalog_relpaths()[0]]
     server.faults[f"/hlsps/{files.image_relpath(2)}"] = ["500"]
     run = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "1", "all"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "snakemake", "--cores", "1", *wanted, "--configfile", "download.yaml"],
+        cwd=work, capture_output=True, text=True, timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     for w in wanted[:2]:
-        rel = w.removeprefix(dl.DOWNLOAD_DIR + "/")
-        assert (tmp_path / w).read_bytes() == server.files[f"/hlsps/{rel}"]
-    assert all((tmp_path / w).is_file() for w in wanted[2:])
-    log = tmp_path / "logs/download" / f"{files.image_relpath(2)}.log"
+        rel = w.removeprefix(mirror + "/")
+        assert (work / w).read_bytes() == server.files[f"/hlsps/{rel}"]
+    assert all((work / w).is_file() for w in wanted[2:])
+    assert not (work / "resources").exists()
+    log = work / "logs/download" / f"{files.image_relpath(2)}.log"
     assert "HTTP 500" in log.read_text()  # the retry went to the rule's log

@@ -1,13 +1,14 @@
 """Tables and figures: honest about gaps, drawn from partial grids, and the paper-sized run."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
-from clusterage import aggregate, figures
+from clusterage import aggregate, figures, grid
 from clusterage.metrics import scatter
 from conftest import REPO
 from runs import finished_run, snakemake
@@ -32,7 +33,7 @@ def small_config(results) -> dict:
 
 def write_run(results, setting, seed, test_error=0.5):
     """A finished run: metrics.json and predictions.csv of 6 clusters per galaxy and split."""
-    run = results / "train" / setting / f"seed{seed}"
+    run = Path(grid.run_dir(str(results), setting, seed))
     run.mkdir(parents=True)
     rows = []
     for split in ("train", "validation", "test"):
@@ -146,7 +147,11 @@ def test_every_figure_is_drawn_from_a_partial_grid(tmp_path):
 
 def test_a_bar_spec_names_its_setting():
     assert figures.parse_bar("white_light/inner24/shuffled") == {
-        "channels": "white_light", "mask": "inner", "diameter": 24, "shuffled_labels": True}
+        "channels": "white_light", "mask": "inner", "diameter": 24, "unit": "px",
+        "shuffled_labels": True}
+    assert figures.parse_bar("white_light/inner40pc") == {
+        "channels": "white_light", "mask": "inner", "diameter": 40, "unit": "pc",
+        "shuffled_labels": False}
     assert figures.parse_bar("five_band/none")["diameter"] == 0
 
 
@@ -444,3 +449,46 @@ def test_fig7_draws_each_groups_relative_error(tmp_path):
     assert ax.get_xlim()[0] == 0
     (null,) = by_gid(ax, "null_line")
     assert null.get_ydata()[0] == 100 and null.get_linestyle() == "--"
+
+
+def test_the_registry_names_each_figure_once_with_its_caption():
+    from clusterage.figure_registry import BY_RULE, FIGURES, figure_files
+
+    config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
+    names = [name for name, _, _ in figure_files(config["bar_charts"])]
+    assert names == ["scatter_vs_diameter", "cases", "fig2_predictions", "fig3_inner_masks",
+                     "fig4_cases", "fig5_cases", "fig6_age_distributions",
+                     "fig7_distance_subsamples", "fig8_outer_masks"]
+    assert len(BY_RULE) == len(FIGURES)
+    for figure in FIGURES:
+        assert (REPO / "workflow" / "report" / f"{figure.caption}.rst").is_file(), figure
+
+
+def test_masks_in_parsecs_get_their_own_panels_and_axes_beside_pixels(tmp_path, monkeypatch):
+    """Fig. 7 (and Figs. 3, 8 and the overview) draw a parsec sweep beside the pixel sweep."""
+    config = small_config(tmp_path)
+    config["cases"].append({"name": "wl_inner_pc", "channels": "white_light", "sample": "full",
+                            "mask": "inner", "diameters_pc": [0, 24]})
+    for setting in ("full/white_light/none/true", "full/white_light/inner12/true",
+                    "full/white_light/inner24pc/true"):
+        write_run(tmp_path, setting, 0)
+    (tmp_path / "null").mkdir()
+    (tmp_path / "null" / "full.json").write_text(json.dumps({"train": 1.2, "validation": 1.1, "test": 1.3}))
+    _, table, _ = aggregate.collect(config)
+    groups = aggregate.group_table(config)
+    pc = table[(table["case"] == "wl_inner_pc") & (table["split"] == "test")]
+    assert sorted(zip(pc["diameter"], pc["diameter_unit"])) == [(0, "pc"), (24, "pc")]
+    assert set(groups.loc[groups["case"] == "wl_inner_pc", "diameter_unit"]) == {"pc"}
+    drawn = []
+    monkeypatch.setattr(figures, "save", lambda fig, paths: drawn.append(fig))
+    figures.plot_group_sweeps(groups, [])
+    figures.plot_sweep(table, "inner", [])
+    figures.plot_scatter_vs_diameter(table, [])
+    for fig in drawn:
+        labels = [ax.get_xlabel() for ax in fig.axes if ax.get_xlabel()]
+        assert any("(pixels)" in x for x in labels) and any("(pc)" in x for x in labels), labels
+    fig7 = drawn[0].axes
+    pc_panel = next(ax for ax in fig7 if "(pc)" in ax.get_xlabel())
+    assert "parsecs" in pc_panel.get_title()
+    assert max(np.max(line.get_xdata()) for line in pc_panel.get_lines() if len(line.get_xdata())) == 24
+    assert figures.case_label(pc.iloc[-1]) == "white-light, inner D=24 pc"

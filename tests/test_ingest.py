@@ -104,6 +104,23 @@ def test_bad_ages_are_dropped_and_counted(small_galaxy):
     assert len(cat) == 1 and counts["dropped_bad_age"] == 2
 
 
+def test_nan_or_infinite_positions_are_dropped_counted_and_named(small_galaxy, tmp_path, caplog):
+    files, data_dir, wcs = small_galaxy
+    xs, ys = np.array([200.0, np.nan, 150.0, 250.0]), np.array([200.0, 210.0, np.inf, 180.0])
+    ra, dec = wcs.pixel_to_world_values(np.nan_to_num(xs), np.nan_to_num(ys, posinf=0.0))
+    write_catalogs(files, data_dir, {"ID_PHANGS_CLUSTER": [11, 12, 13, 14], "x": xs, "y": ys,
+                                     "ra": ra, "dec": dec}, [5.0, 100.0, 1000.0, 3.0])
+    with caplog.at_level("WARNING", logger="clusterage.catalog"):
+        report = ingest_galaxy(files, data_dir, tmp_path / "c.h5", tmp_path / "r.csv")
+    assert report.iloc[0]["dropped_bad_position"] == 2 and report.iloc[0]["n_kept"] == 2
+    assert pd.read_csv(tmp_path / "r.csv").iloc[0]["dropped_bad_position"] == 2
+    assert sorted(dataset.read_clusters(tmp_path / "c.h5")["cluster_id"]) == [11, 14]
+    obs = files.catalog_relpaths()[0][0]
+    messages = "\n".join(r.getMessage() for r in caplog.records)
+    assert f"PHANGS_X is NaN or infinite in {data_dir / obs} (ID_PHANGS_CLUSTER [12])" in messages
+    assert f"PHANGS_Y is NaN or infinite in {data_dir / obs} (ID_PHANGS_CLUSTER [13])" in messages
+
+
 def test_missing_or_truncated_or_wcs_less_mosaic_is_named(small_galaxy):
     files, data_dir, _ = small_galaxy
     cat, _ = read_catalog(files, data_dir)

@@ -1,4 +1,4 @@
-"""What the CNN sees: masks, normalisation, white light, augmentation (method.md)."""
+"""What the CNN sees: masks, normalisation, white light, augmentation (docs/method.md)."""
 
 import numpy as np
 import pytest
@@ -98,3 +98,14 @@ def test_bad_settings_are_refused_with_the_value_named(bad):
     args = dict(channels="five_band", mask="inner", diameter=4) | bad
     with pytest.raises(ValueError, match=str(list(bad.values())[0]).strip("-")):
         inputs.prepare(np.zeros((1, 16, 16, 5), np.float32), **args)
+
+
+def test_one_diameter_per_cutout_masks_each_as_its_own_scalar_mask():
+    rng = np.random.default_rng(1)
+    images = rng.random((4, 112, 112, 5), dtype=np.float32) * 50
+    diameters = np.array([24.0, 6.4, 0.0, 90.3])
+    for mask in ("inner", "outer"):
+        together = inputs.prepare(images, "white_light", mask, diameters)
+        for i, d in enumerate(diameters):
+            np.testing.assert_array_equal(together[i], inputs.prepare(images[i:i + 1], "white_light", mask, d)[0])
+    assert inputs.visible_mask(112, "inner", diameters).shape == (4, 112, 112)

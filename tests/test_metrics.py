@@ -1,4 +1,4 @@
-"""The scatter metric, the split and the null predictor against method.md's reference numbers."""
+"""The scatter metric, the split and the null predictor against docs/method.md's reference numbers."""
 
 from importlib.resources import files
 
@@ -46,7 +46,7 @@ def test_split_is_70_15_15_and_a_partition(reference_ages):
     ("no_extremes", 7.0, 9.5, 4362, 8.099079, (0.5676, 0.5632, 0.6138)),
 ])
 def test_null_predictor_reproduces_the_reference_numbers(reference_ages, sample, lo, hi, n, mean, expected):
-    """method.md: split seed 42 on the 8651 real labels gives exactly these null scatters."""
+    """docs/method.md: split seed 42 on the 8651 real labels gives exactly these null scatters."""
     idx = sample_indices(reference_ages, lo, hi)
     assert len(idx) == n
     ages = reference_ages[idx]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -63,3 +64,19 @@ def test_dry_run_with_the_profile_gives_train_its_gpu():
     gpu_rules = {rule for rule, res in jobs if re.search(r"\bgpu=1\b", res)}
     assert "train" in {rule for rule, _ in jobs}, out[-3000:]
     assert gpu_rules == {"train"}, gpu_rules
+    # Before the plan: what every training will run on (the profile's config: JAX, bf16).
+    trains = sum(rule == "train" for rule, _ in jobs)
+    assert re.search(rf"^Trainings: {trains} jobs, 1 GPU each; Keras backend jax, precision "
+                     rf"mixed_bfloat16; software: \S+ \(jax ", out, flags=re.M), out[:3000]
+
+
+def test_without_the_profile_trainings_stay_on_tensorflow_in_float32():
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--forceall", "--configfile",
+         "tests/configs/tiny.yaml", "--config", "seeds=1"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-3000:]
+    assert re.search(r"^Trainings: 4 jobs, no GPU; Keras backend tensorflow, precision float32; "
+                     r"software: ", out, flags=re.M), out[:3000]

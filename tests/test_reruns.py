@@ -1,11 +1,12 @@
 """Config edits: a changed case reruns only its own trainings; a wrong case is refused by name."""
 
 import re
+import shutil
 
 import pytest
 import yaml
 
-from runs import finished_run, snakemake
+from runs import fail_first_training, finished_run, snakemake
 
 
 def planned_jobs(stdout: str) -> list[tuple[str, dict]]:
@@ -51,6 +52,23 @@ def test_the_unedited_config_still_has_nothing_to_do(tiny):
     out = snakemake(tiny, "-n", "--configfile", "tests/configs/tiny.yaml", timeout=300)
     assert out.returncode == 0
     assert "Nothing to be done" in out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_a_failed_training_is_retried_and_succeeds(tiny, tmp_path):
+    """--retries 1 (as the Slurm profile sets it): a training that fails once runs again."""
+    work = shutil.copytree(tiny, tmp_path / "work", symlinks=True)
+    marker = tmp_path / "fail-once.marker"
+    fail_first_training(work, marker)
+    target = "results-tiny/train/full/five_band/none/true/seed0/metrics.json"
+    before = (work / target).stat().st_mtime
+    out = snakemake(work, "--cores", "1", "--retries", "1", "--show-failed-logs", "--forcerun=train",
+                    "--configfile=tests/configs/tiny.yaml", target, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert not marker.exists(), "the fault never fired"
+    log = out.stdout + out.stderr
+    assert "Error in rule train" in log and "training failed on purpose" in log, log[-3000:]
+    assert (work / target).stat().st_mtime > before
 
 
 BASE = {"name": "my_case", "channels": "five_band", "sample": "full", "mask": "inner",

@@ -3,23 +3,32 @@
 A one-node cluster is started by .ci/slurm/start.sh (root and Debian's apt needed; CI has both).
 The tiny configuration runs once through the profile; the tests then read Slurm's own accounting
 to check that every training was a Slurm job that asked for a GPU, that one training made to fail
-was retried, and that the workflow's final outputs are complete. Last, profiles/slurm-packed
-trains two of them again, packed into one job with one GPU.
+was retried, and that the workflow's final outputs are complete. Then profiles/slurm-packed
+trains two of them again, packed into one job with one GPU. Last, three faults on the same run,
+each of which must cost nothing but time: the Snakemake process killed mid-sweep (no training
+runs twice, the table is unchanged), a training cancelled inside Slurm (retried at once), a
+partition that does not exist (one message before any submission).
 Set CLUSTERAGE_KEEP_SLURM_RUN=1 to keep the run's folder (printed with -s) for a look afterwards.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
+
+from runs import fail_first_training
 
 REPO = Path(__file__).resolve().parents[1]
 START = REPO / ".ci" / "slurm" / "start.sh"
@@ -27,8 +36,10 @@ START = REPO / ".ci" / "slurm" / "start.sh"
 # can wait forever when its status checks fail; SIGINT is what stops it (SIGTERM does not).
 RUN_BOUND_S = 420
 # The tiny configuration with one seed: 4 trainings (+1 retry) queue one after another for the
-# single GPU, about 30 s each here.
-TINY = ["--configfile", "tests/configs/tiny.yaml", "--config", "seeds=1"]
+# single GPU, about 30 s each here. The GPU is fake (no device behind it): the trainings may fall
+# back to the CPU only because this says so; without it each would stop, saying it sees no GPU.
+# (This --config replaces the profile's `config:` list: these trainings use TensorFlow, float32.)
+TINY = ["--configfile", "tests/configs/tiny.yaml", "--config", "seeds=1", "allow_cpu_fallback=true"]
 
 pytestmark = pytest.mark.slurm
 
@@ -102,9 +113,8 @@ def slurm_run(slurm_cluster):
     copy_workflow(workdir)
     profile = ci_profile(workdir)
     marker = workdir / "fail-once.marker"
-    marker.write_text("the first training that sees this file fails once\n")
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
-               CLUSTERAGE_FAIL_ONCE=str(marker))
+    fail_first_training(workdir, marker)  # the copy's train script fails its first attempt
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
     plan = planned_jobs(workdir, env)
     cmd = ["timeout", "-s", "INT", "-k", "30", str(RUN_BOUND_S),
            sys.executable, "-m", "snakemake", "--profile", str(profile),
@@ -176,7 +186,7 @@ def test_every_training_is_a_slurm_job_with_one_gpu(slurm_run):
 
 
 def test_failed_training_is_retried_and_succeeds(slurm_run):
-    assert not slurm_run["marker"].exists(), "no training ever ran the fail-once hook"
+    assert not slurm_run["marker"].exists(), "no training ever ran the fail-once fault"
     jobs = sacct_jobs(slurm_run["run_id"])
     failed = [j for j in jobs if j["State"] == "FAILED"]
     assert len(failed) == 1, (
@@ -204,8 +214,7 @@ def test_packed_profile_runs_several_trainings_per_gpu_job(slurm_run):
     before = {p: p.stat().st_mtime
               for p in sorted((workdir / "results-tiny").rglob("metrics.json"))[:2]}
     trainings = len(before)
-    env = dict(slurm_run["env"])
-    env.pop("CLUSTERAGE_FAIL_ONCE")
+    env = slurm_run["env"]  # the fault has fired: its marker is gone
     proc = subprocess.run(
         # Targets first: --forcerun and --config would take them as their own values.
         ["timeout", "-s", "INT", "-k", "30", str(RUN_BOUND_S), sys.executable, "-m", "snakemake",
@@ -223,3 +232,312 @@ def test_packed_profile_runs_several_trainings_per_gpu_job(slurm_run):
     # The runtime of a packed job is the sum of its trainings' runtimes.
     assert sum(minutes(j["Timelimit"]) for j in jobs) == trainings * runtime, jobs
     assert all(p.stat().st_mtime > t for p, t in before.items()), "not trained again"
+
+
+# --- Faults: a killed controller, a cancelled training, a wrong partition -------------------------
+# Each must cost nothing but time. These tests reuse the run above: its table is the reference of
+# an uninterrupted run.
+
+FAULT_BOUND_S = 600  # the rerun after a killed controller: trainings left + duplicates + figures
+
+
+def fault_profile(workdir: Path, name: str, **train) -> Path:
+    """The CI profile with `gpu: 0` (and `train` overrides): the node's one fake GPU would queue
+    the trainings one after another; two CPU jobs fit its two cores at once."""
+    profile = yaml.safe_load((workdir / "profile-ci-slurm" / "config.yaml").read_text())
+    profile["set-resources"]["train"].update(gpu=0, **train)
+    out = workdir / f"profile-ci-{name}"
+    out.mkdir()
+    (out / "config.yaml").write_text(yaml.safe_dump(profile))
+    return out
+
+
+def run_ids(log: str) -> list[str]:
+    return re.findall(r"SLURM run ID: (\S+)", log)
+
+
+def slurm_jobs(ids: list[str]) -> list[dict[str, str]]:
+    """sacct's rows (one per job allocation) of the Slurm jobs of these Snakemake runs."""
+    if not ids:
+        return []
+    fields = ["JobID", "Comment", "State", "Submit", "Start", "End"]
+    proc = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-S", "now-1days", "--name", ",".join(ids),
+         "-o", ",".join(fields)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [dict(zip(fields, line.split("|"))) for line in proc.stdout.splitlines() if line]
+
+
+def epoch_s(slurm_time: str) -> float | None:
+    """sacct's local time (2026-11-30T08:41:36) as time.time(); None for Unknown/None."""
+    try:
+        return time.mktime(time.strptime(slurm_time, "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+
+
+def run_key(parts: tuple[str, ...]) -> str:
+    """(sample, channels, occlusion, labels, seed<k>) as the Comment of the run's Slurm jobs."""
+    *setting, seed = parts
+    return "rule_train_wildcards_" + "_".join([*setting, seed.removeprefix("seed")])
+
+
+def lock_events(workdir: Path, since: float) -> dict[str, list[dict]]:
+    """The run locks' history (clusterage.runlock) since then, by the Comment of the run's jobs."""
+    root = workdir / "results-tiny" / "checkpoints"
+    events = {}
+    for path in root.rglob("history.jsonl"):
+        key = run_key(path.parent.relative_to(root).with_suffix("").parts)
+        lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if recent := [e for e in lines if e["time"] >= since]:
+            events[key] = recent
+    return events
+
+
+def overlapping_trainers(jobs: list[dict[str, str]], trainers: list[str]) -> list[tuple]:
+    """Pairs of jobs that both trained the run and whose RUNNING intervals (sacct) overlap."""
+    spans = {j["JobID"]: (epoch_s(j["Start"]), epoch_s(j["End"]) or time.time()) for j in jobs
+             if j["JobID"] in trainers and epoch_s(j["Start"])}
+    ids = sorted(spans)
+    return [(a, b) for i, a in enumerate(ids) for b in ids[i + 1:]
+            if spans[a][0] < spans[b][1] and spans[b][0] < spans[a][1]]
+
+
+def wait_for(condition, limit_s: float, what: str, proc: subprocess.Popen | None = None):
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if value := condition():
+            return value
+        assert proc is None or proc.poll() is None, f"the run ended before {what}"
+        time.sleep(0.5)
+    raise AssertionError(f"waited {limit_s} s for {what}")
+
+
+LOCK_JOB = """
+import os, sys, time
+from pathlib import Path
+from clusterage.runlock import RunLock
+folder, out, hold = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
+with RunLock(folder, [out], fingerprint="the same work", poll_s=1) as lock:
+    if lock.finished_by is None:
+        time.sleep(hold)
+        out.write_text("made by Slurm job " + os.environ["SLURM_JOB_ID"])
+"""
+
+
+def test_run_lock_between_real_slurm_jobs(slurm_cluster):
+    """A job for a run that a live Slurm job holds waits and reuses its output; one for a run
+    whose holder was cancelled takes it over at once (both judged by squeue/sacct)."""
+    work = Path(tempfile.mkdtemp(prefix="clusterage-runlock-"))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}")
+
+    def submit(name: str, hold: float) -> str:
+        wrap = shlex.join([sys.executable, "-c", LOCK_JOB, str(work / f"{name}.run"),
+                           str(work / f"{name}.out"), str(hold)])
+        proc = subprocess.run(["sbatch", "--parsable", "-J", f"clusterage-runlock-{name}", "-n1",
+                               "-c1", "--mem", "500", "-t", "5", "-o", str(work / "%j.log"),
+                               "--wrap", wrap], env=env, capture_output=True, text=True,
+                              timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip().split(";")[0]
+
+    def history(name: str) -> list[tuple[str, str]]:
+        path = work / f"{name}.run" / "history.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [(e["event"], e["slurm_job_id"]) for e in map(json.loads, lines)]
+
+    def state(job: str) -> str:
+        rows = slurm_jobs_by_id([job])
+        return rows[0]["State"] if rows else ""
+
+    jobs = []
+    try:
+        owner = submit("shared", hold=20)
+        jobs.append(owner)
+        wait_for(lambda: ("took", owner) in history("shared"), 120, "the first job's lock")
+        second = submit("shared", hold=0)
+        jobs.append(second)
+        wait_for(lambda: all(state(j) == "COMPLETED" for j in (owner, second)), 180,
+                 "both jobs to complete")
+        assert history("shared") == [("took", owner), ("waiting", second), ("finished", owner),
+                                     ("reused", second)], history("shared")
+        assert (work / "shared.out").read_text() == f"made by Slurm job {owner}"
+        rows = {r["JobID"]: r for r in slurm_jobs_by_id([owner, second])}
+        assert epoch_s(rows[second]["Start"]) < epoch_s(rows[owner]["End"]), (
+            f"the second job did not run beside the first: {rows}")
+
+        cancelled = submit("killed", hold=300)
+        jobs.append(cancelled)
+        wait_for(lambda: ("took", cancelled) in history("killed"), 120, "the lock of the job")
+        subprocess.run(["scancel", "--signal=KILL", cancelled], check=True, timeout=30)
+        wait_for(lambda: state(cancelled).startswith("CANCELLED"), 60, "the cancellation")
+        successor = submit("killed", hold=0)
+        jobs.append(successor)
+        wait_for(lambda: state(successor) == "COMPLETED", 120, "the successor")
+        assert history("killed") == [("took", cancelled), ("took", successor),
+                                     ("finished", successor)], history("killed")
+        took = [json.loads(line) for line in (work / "killed.run" / "history.jsonl")
+                .read_text().splitlines()][1]
+        assert took["previous"]["slurm_job_id"] == cancelled
+    finally:
+        subprocess.run(["scancel", *jobs], capture_output=True, timeout=30)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def slurm_jobs_by_id(ids: list[str]) -> list[dict[str, str]]:
+    fields = ["JobID", "State", "Start", "End"]
+    proc = subprocess.run(["sacct", "-X", "-n", "-P", "-j", ",".join(ids), "-o", ",".join(fields)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    return [dict(zip(fields, line.split("|"))) for line in proc.stdout.splitlines() if line]
+
+
+def test_wrong_partition_stops_before_any_submission(slurm_run):
+    """One message naming the profile's setting, before any job (local or Slurm) runs."""
+    assert slurm_run["proc"].returncode == 0, "the plain Slurm run failed; see the first test"
+    workdir = slurm_run["workdir"]
+    profile = fault_profile(workdir, "nosuch", slurm_partition="nosuch")
+    t0 = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "snakemake", "--profile", str(profile), *TINY,
+                           "--forcerun", "train"], cwd=workdir, env=slurm_run["env"],
+                          capture_output=True, text=True, timeout=300)
+    seconds = time.monotonic() - t0
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log[-3000:]
+    message = ("Slurm preflight: set-resources: train: slurm_partition 'nosuch' is not a partition "
+               "of this cluster (sinfo -s lists: debug)")
+    assert log.count(message) == 1, log[-3000:]
+    assert "sbatch call" not in log and "has been submitted" not in log, log[-3000:]
+    assert not slurm_jobs(run_ids(log)), "a job was submitted"
+    assert "Finished jobid" not in log, "a local job ran before the preflight"
+    assert seconds < 120, seconds
+
+
+def test_cancelled_training_is_retried(slurm_run):
+    """scancel --signal=KILL of a running training (sacct: CANCELLED by 0) is a failed job:
+    retried at once, and the retry takes the run over from the cancelled job."""
+    assert slurm_run["proc"].returncode == 0, "the plain Slurm run failed; see the first test"
+    workdir = slurm_run["workdir"]
+    env = {k: v for k, v in slurm_run["env"].items() if k != "CLUSTERAGE_FAIL_ONCE"}
+    profile = fault_profile(workdir, "cancel")
+    target = sorted((workdir / "results-tiny" / "train").rglob("metrics.json"))[0]
+    reference = json.loads(target.read_text())
+    t0 = time.time()
+    log_path = workdir / "cancelled.log"
+    with open(log_path, "w") as log_file:
+        proc = subprocess.Popen(
+            ["timeout", "-s", "INT", "-k", "30", str(RUN_BOUND_S), sys.executable, "-m",
+             "snakemake", str(target.relative_to(workdir)), "--profile", str(profile), *TINY,
+             "--forcerun", "train"], cwd=workdir, env=env, stdout=log_file,
+            stderr=subprocess.STDOUT)
+    log = ""
+    try:
+        def training_job():
+            for events in lock_events(workdir, t0).values():
+                for e in events:
+                    if e["event"] == "took":
+                        return e["slurm_job_id"], events
+            return None
+
+        job, _ = wait_for(training_job, 300, "the training to begin", proc)
+        subprocess.run(["scancel", "--signal=KILL", job], check=True, timeout=30)
+        cancelled_at = time.time()
+        proc.wait(timeout=RUN_BOUND_S + 60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log = log_path.read_text()
+        subprocess.run(["scancel", "--name", ",".join(run_ids(log)) or "none"],
+                       capture_output=True, timeout=30)
+    assert proc.returncode == 0, f"exit {proc.returncode} (124: still waiting); log:\n{log[-4000:]}"
+    jobs = {j["JobID"]: j for j in slurm_jobs(run_ids(log))}
+    assert jobs[job]["State"].startswith("CANCELLED"), jobs[job]
+    retries = [j for j in jobs.values() if j["Comment"] == jobs[job]["Comment"] and j is not jobs[job]]
+    assert len(retries) == 1 and retries[0]["State"] == "COMPLETED", jobs
+    noticed_s = epoch_s(retries[0]["Submit"]) - cancelled_at
+    assert noticed_s < 120, f"the retry was submitted {noticed_s:.0f} s after the cancellation"
+    events = lock_events(workdir, t0)[jobs[job]["Comment"]]
+    took = [e for e in events if e["event"] == "took"]
+    assert [e["slurm_job_id"] for e in took] == [job, retries[0]["JobID"]], events
+    assert took[1]["previous"]["slurm_job_id"] == job, "the retry did not take over the run"
+    assert not overlapping_trainers(list(jobs.values()), [job, retries[0]["JobID"]])
+    again = json.loads(target.read_text())
+    for key in ("scatter_train", "scatter_validation", "scatter_test", "best_epoch"):
+        assert again[key] == pytest.approx(reference[key], rel=1e-5), key
+    print(f"retry submitted {noticed_s:.0f} s after scancel; run took {time.time() - t0:.0f} s")
+
+
+def test_killed_controller_trains_nothing_twice(slurm_run):
+    """kill -9 of Snakemake mid-sweep: its Slurm jobs go on. The rerun stops at Snakemake's lock
+    (--unlock), then submits the unfinished trainings again; those duplicates train nothing:
+    each run is trained by one job, no two at once, and the table is the uninterrupted run's."""
+    assert slurm_run["proc"].returncode == 0, "the plain Slurm run failed; see the first test"
+    workdir = slurm_run["workdir"]
+    env = {k: v for k, v in slurm_run["env"].items() if k != "CLUSTERAGE_FAIL_ONCE"}
+    table = workdir / "results-tiny" / "tables" / "scatter.csv"
+    reference = pd.read_csv(table)
+    profile = fault_profile(workdir, "killed")
+    cmd = [sys.executable, "-m", "snakemake", "--profile", str(profile), *TINY]
+    t0 = time.time()
+    ids: list[str] = []
+    killed_log = workdir / "killed.log"
+    with open(killed_log, "w") as log_file:
+        first = subprocess.Popen([*cmd, "--forcerun", "train"], cwd=workdir, env=env,
+                                 stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        def trainings_begun():
+            took = [e for events in lock_events(workdir, t0).values() for e in events
+                    if e["event"] == "took"]
+            return len(took) >= 2
+
+        wait_for(trainings_begun, 300, "two trainings to begin", first)
+        first.kill()  # SIGKILL, as when the login session dies
+        first.wait(timeout=60)
+        ids += run_ids(killed_log.read_text())
+        refused = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True,
+                                 timeout=300)
+        out = refused.stdout + refused.stderr
+        assert refused.returncode != 0 and "LockException" in out and "--unlock" in out, out[-2000:]
+        unlock = subprocess.run([*cmd, "--unlock"], cwd=workdir, env=env, capture_output=True,
+                                text=True, timeout=300)
+        assert unlock.returncode == 0, unlock.stderr[-2000:]
+        t_rerun = time.monotonic()
+        rerun = subprocess.run(["timeout", "-s", "INT", "-k", "30", str(FAULT_BOUND_S), *cmd],
+                               cwd=workdir, env=env, capture_output=True, text=True,
+                               timeout=FAULT_BOUND_S + 60)
+        rerun_s = time.monotonic() - t_rerun
+        log = rerun.stdout + rerun.stderr
+        (workdir / "rerun-after-kill.log").write_text(log)
+        ids += run_ids(log)
+    finally:
+        if first.poll() is None:
+            first.kill()
+        subprocess.run(["scancel", "--name", ",".join(ids) or "none"], capture_output=True,
+                       timeout=30)
+    assert rerun.returncode == 0, f"exit {rerun.returncode} (124: bound hit); log:\n{log[-4000:]}"
+    jobs = slurm_jobs(ids)
+    events = lock_events(workdir, t0)
+    runs: dict[str, list[dict[str, str]]] = {}
+    for j in jobs:
+        runs.setdefault(j["Comment"], []).append(j)
+    assert set(runs) == set(events), (sorted(runs), sorted(events))
+    duplicates = 0
+    for run, run_jobs in runs.items():
+        trainers = [e["slurm_job_id"] for e in events[run] if e["event"] == "took"]
+        assert len(trainers) == 1, f"{run} trained by jobs {trainers}: {run_jobs}"
+        assert not overlapping_trainers(run_jobs, trainers), run_jobs
+        reused = {e["slurm_job_id"] for e in events[run] if e["event"] == "reused"}
+        others = {j["JobID"] for j in run_jobs} - set(trainers)
+        assert others <= reused, f"{run}: jobs {others - reused} did not reuse: {events[run]}"
+        assert all(j["State"] == "COMPLETED" for j in run_jobs), run_jobs
+        duplicates += len(others)
+    assert duplicates, f"the rerun submitted no duplicate training: the fault did not happen {jobs}"
+    pd.testing.assert_frame_equal(pd.read_csv(table), reference, rtol=1e-5)
+    logs = workdir / "results-tiny" / "logs" / "train"
+    for path in logs.rglob("*.log"):  # a duplicate's log: "nothing left to train", the training's
+        text = path.read_text()
+        assert "epoch   2/2" in text and "scatter train" in text, f"{path} lost its training's log"
+        if len(runs[run_key(path.relative_to(logs).with_suffix("").parts)]) > 1:
+            assert "nothing left to train\n----- the log of Slurm job " in text, text[:2000]
+    print(f"{len(jobs)} Slurm jobs for {len(runs)} trainings ({duplicates} duplicates reused); "
+          f"rerun {rerun_s:.0f} s")

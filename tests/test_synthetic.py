@@ -143,10 +143,22 @@ def test_coverage_fraction_full_size():
 
 
 def test_ages_are_the_real_labels_at_scale_one():
-    from clusterage.synthetic.clusters import reference_log_ages
+    from clusterage import reference
 
     t = simulate("ngc3351", {"scale": 1.0})["truth"]
-    np.testing.assert_array_equal(np.sort(t["log_age"]), np.sort(reference_log_ages("NGC_3351")))
+    np.testing.assert_array_equal(np.sort(t["log_age"]), np.sort(reference.log_ages("ngc3351")))
+
+
+def test_reference_cluster_ids_carry_each_real_cluster_with_its_own_age():
+    from clusterage import reference
+
+    t = simulate("ngc3351", {"scale": 1.0, "cluster_ids": "reference", "edge_fraction": 0.0})["truth"]
+    ref = reference.table().query("key == 'ngc3351'")
+    got = sorted(zip(t["cluster_id"], t["log_age"]))
+    assert got == sorted(zip(ref["cluster_id"], ref["log_age"]))
+    assert t["full_coverage"].all()
+    with pytest.raises(ValueError, match="cluster_ids 'reference'.*scale"):
+        simulate("ngc3351", {"scale": 1.5, "cluster_ids": "reference"})
 
 
 def test_deterministic(tmp_path):
@@ -206,7 +218,7 @@ def _annulus_statistic(d, files, truth):
 
 
 def test_environment_encodes_age_only_with_env_strength(tmp_path):
-    """Issue 3 item 4, without a CNN: the surroundings' clumpiness tracks age at env_strength 1
+    """Without a CNN: the surroundings' clumpiness tracks age at env_strength 1
     and does not at env_strength 0."""
     files = GalaxyFiles("ngc628c")
     res = {}

@@ -8,12 +8,13 @@ import sys
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
 
 from clusterage import dataset
-from clusterage.training import Hyper, Setting
+from clusterage.grid import Hyper, Setting
 
 TINY = dict(conv_filters=[4, 4, 4], dense_units=[8], learning_rate=3e-3, batch_size=16,
             epochs=8, patience=20, rotations=4)
@@ -38,7 +39,8 @@ def make_dataset(path: Path, n=120, size=32, seed=0):
 
 RUNNER = """
 import sys, json
-from clusterage.training import train, Setting, Hyper
+from clusterage.grid import Hyper, Setting
+from clusterage.training import train
 args = json.loads(sys.argv[1])
 train(args["data"], args["out"], Setting("five_band", "full", "inner", 4), seed=3,
       hyper=Hyper.from_config(args["hyper"]), checkpoint_dir=args["ckpt"])
@@ -94,6 +96,52 @@ def test_a_run_writes_scored_predictions_history_and_metadata(tiny_data):
     null = 1.49 * np.median(np.abs(test["log_age_true"] - pred[pred["split"] == "train"]["log_age_true"].mean()))
     assert metrics["scatter_test"] < null
     assert not (tiny_data / "plain-ckpt").exists(), "the checkpoint is removed after success"
+    # The run reads the five filters of its sample's rows, and keeps its weights without Adam's state.
+    assert meta["dataset"]["image_bytes_read"] == 120 * 32 * 32 * 5 * 4
+    assert meta["input_shape"] == [32, 32, 5]
+    with h5py.File(out / "model.weights.h5", "r") as f:
+        arrays = []
+        f.visititems(lambda name, obj: arrays.append((name, obj.size)) if isinstance(obj, h5py.Dataset) else None)
+    assert all(name.startswith("layers/") for name, _ in arrays), arrays  # no optimizer/ group
+    assert sum(size for _, size in arrays) == meta["parameters"]
+
+
+LOADER = """
+import json, sys
+import numpy as np, pandas as pd
+from clusterage import dataset
+from clusterage.keep import load_model
+from clusterage.grid import Hyper, Setting, SplitSpec
+from clusterage.training import prepare_splits
+run, data = sys.argv[1], sys.argv[2]
+model, meta = load_model(run)
+images, clusters, _ = dataset.read(data)
+split = prepare_splits(images, clusters, Setting(**meta["setting"]), meta["sample_range"],
+                       Hyper.from_config(meta["hyperparameters"]),
+                       SplitSpec.from_config({k: meta["split"][k] for k in SplitSpec.__dataclass_fields__}),
+                       meta["seed"])
+lo, hi = meta["target_scaling"]["min"], meta["target_scaling"]["max"]
+pred = model.predict(split.x["test"], verbose=0).reshape(-1).astype(np.float64) * (hi - lo) + lo
+saved = pd.read_csv(f"{run}/predictions.csv").query("split == 'test'")["log_age_pred"].to_numpy()
+print(json.dumps({"backend": __import__("keras").backend.backend(),
+                  "max_diff": float(np.abs(pred - saved).max())}))
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_kept_model_loads_on_every_backend_and_predicts_what_the_run_scored(tiny_data, backend):
+    if backend != "tensorflow":
+        pytest.importorskip(backend)
+    out = tiny_data / "plain"
+    if not (out / "metrics.json").exists():
+        run(tiny_data, "plain", TINY)
+    env = dict(os.environ, KERAS_BACKEND=backend, JAX_PLATFORMS="cpu", TF_CPP_MIN_LOG_LEVEL="2")
+    proc = subprocess.run([sys.executable, "-c", LOADER, str(out), str(tiny_data / "d.h5")],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["backend"] == backend
+    assert result["max_diff"] < 1e-4
 
 
 def test_killed_run_resumes_from_its_last_epoch_to_the_same_metrics(tiny_data):
@@ -107,3 +155,25 @@ def test_killed_run_resumes_from_its_last_epoch_to_the_same_metrics(tiny_data):
     assert meta["timing"]["epochs_this_process"] < 12, "the second process resumed, not restarted"
     for key in ("scatter_train", "scatter_validation", "scatter_test", "best_epoch"):
         assert resumed[key] == pytest.approx(reference[key], rel=1e-5), key
+
+
+def test_a_mask_in_parsecs_hides_the_same_physical_disc_in_near_and_far_galaxies():
+    from clusterage.galaxies import pc_per_pixel
+    from clusterage.grid import SplitSpec
+    from clusterage.training import prepare_splits
+
+    n, size = 60, 112
+    rng = np.random.default_rng(2)
+    images = (rng.random((n, size, size, 5)) + 1).astype(np.float32)
+    far = np.arange(n) % 2 == 1
+    clusters = pd.DataFrame({"galaxy": np.where(far, "ngc1365", "ngc5068"), "cluster_id": np.arange(n),
+                             "log_age": rng.uniform(6, 10, n), "x": 0.0, "y": 0.0})
+    setting = Setting("white_light", "full", "inner", 40, unit="pc")
+    data = prepare_splits(images, clusters, setting, {}, Hyper(), SplitSpec(), seed=0)
+    for name, x in data.x.items():
+        hidden = (x[..., 0] == 0).sum(axis=(1, 2)) - 1        # minus the one darkest visible pixel
+        distance = np.where(far[data.rows[name]], 19.57, 5.20)
+        d_px = 40 / np.array([pc_per_pixel(d) for d in distance])
+        # Pixel-counting a disc: the error is of the order of its perimeter, pi * D.
+        assert np.all(np.abs(hidden - np.pi * d_px**2 / 4) <= np.pi * d_px / 2 + 1), name
+    assert round(40 / pc_per_pixel(5.20)) == 40 and round(40 / pc_per_pixel(19.57)) == 11

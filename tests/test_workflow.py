@@ -1,5 +1,6 @@
 """The whole chain, end to end, through Snakemake on a tiny synthetic survey."""
 
+import json
 import shutil
 import subprocess
 import sys
@@ -63,8 +64,16 @@ def test_tiny_run_keeps_per_run_records_and_logs(tiny_run):
     assert len(runs) == 8  # 4 settings (D = 0 shared) x 2 seeds
     for metrics in runs:
         run = metrics.parent
-        for name in ("predictions.csv", "history.csv", "metadata.json", "model.keras"):
+        for name in ("predictions.csv", "history.csv", "metadata.json"):
             assert (run / name).stat().st_size > 0
+        # Only the case that asks for it keeps its weights; the transient file is gone everywhere.
+        assert (run / "model.weights.h5").exists() == ("five_band" in run.parts)
+        assert not (run / "trained.weights.h5").exists()
+        # White-light trainings read the one-channel view, five_band ones the packed dataset.
+        meta = json.loads((run / "metadata.json").read_text())
+        assert meta["dataset"]["view"] == ("white_light" if "white_light" in run.parts else None)
+    assert not (tiny_run / "results-tiny" / "checkpoints").exists() or not any(
+        (tiny_run / "results-tiny" / "checkpoints").rglob("*.keras"))
     report = pd.read_csv(tiny_run / "results-tiny" / "dataset" / "ingest_report.csv")
     assert report["galaxy"].iloc[-1] == "all"
     assert report["n_kept"].iloc[-1] == report["n_kept"].iloc[:-1].sum()

@@ -13,8 +13,10 @@ import numpy as np
 import pandas as pd
 
 from .metrics import predictive_power, relative_error, scatter
-from .plan import build, case_settings, cases, null_samples, run_dir, seeds
+from .grid import run_dir
+from .plan import build, case_settings, case_unit, cases, null_samples, seeds
 from .splits import SPLITS
+
 
 def seed_spread(values) -> float:
     """The seed-to-seed spread of a scatter: the population standard deviation over the seeds
@@ -23,7 +25,7 @@ def seed_spread(values) -> float:
     return float(np.std(values, ddof=0)) if len(values) > 1 else np.nan
 
 
-TABLE_COLUMNS = ["case", "channels", "sample", "mask", "diameter", "shuffled_labels", "split",
+TABLE_COLUMNS = ["case", "channels", "sample", "mask", "diameter", "diameter_unit", "shuffled_labels", "split",
                  "scatter_mean", "scatter_std", "n_seeds", "n_seeds_expected", "complete",
                  "null_scatter", "predictive_power", "relative_error_pct"]
 
@@ -45,7 +47,7 @@ def expected_runs(config: dict) -> pd.DataFrame:
             for seed in seeds(config):
                 rows.append({"case": case_name, "setting": setting.name, "channels": setting.channels,
                              "sample": setting.sample, "mask": case["mask"],
-                             "diameter": setting.diameter,
+                             "diameter": setting.diameter, "diameter_unit": case_unit(case),
                              "shuffled_labels": setting.shuffled_labels, "seed": seed,
                              "run_dir": run_dir(results, setting.name, seed)})
     return pd.DataFrame(rows)
@@ -63,12 +65,12 @@ def collect(config: dict) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
             missing.append(str(path))
             continue
         per_seed.append({k: run[k] for k in ("case", "channels", "sample", "mask", "diameter",
-                                             "shuffled_labels", "seed")}
+                                             "diameter_unit", "shuffled_labels", "seed")}
                         | {s: m[f"scatter_{s}"] for s in SPLITS})
     nulls = {}
     for sample in null_samples(config):
         nulls[sample] = _read_json(Path(results) / "null" / f"{sample}.json")
-    per_seed = pd.DataFrame(per_seed, columns=["case", "channels", "sample", "mask", "diameter",
+    per_seed = pd.DataFrame(per_seed, columns=["case", "channels", "sample", "mask", "diameter", "diameter_unit",
                                                "shuffled_labels", "seed", *SPLITS])
     return per_seed, tidy(config, per_seed, nulls, len(expected)), missing
 
@@ -88,7 +90,7 @@ def missing_runs(config: dict) -> pd.DataFrame:
 
 MISSING_COLUMNS = ["setting", "seed", "run_dir", "cases"]
 
-GROUP_COLUMNS = ["case", "channels", "sample", "mask", "diameter", "shuffled_labels", "group",
+GROUP_COLUMNS = ["case", "channels", "sample", "mask", "diameter", "diameter_unit", "shuffled_labels", "group",
                  "split", "scatter_mean", "scatter_std", "n_seeds", "n_seeds_expected", "complete",
                  "n_clusters", "null_scatter", "predictive_power", "relative_error_pct"]
 
@@ -139,7 +141,7 @@ def group_table(config: dict, split: str = "test") -> pd.DataFrame:
     rows = []
     if per_run:
         df = pd.DataFrame(per_run)
-        keys = ["case", "channels", "sample", "mask", "diameter", "shuffled_labels", "group"]
+        keys = ["case", "channels", "sample", "mask", "diameter", "diameter_unit", "shuffled_labels", "group"]
         for key, g in df.groupby(keys, sort=False):
             values = g["scatter"].to_numpy(float)
             mean, b = float(values.mean()), float(g["null"].iloc[0])
@@ -167,6 +169,7 @@ def tidy(config: dict, per_seed: pd.DataFrame, nulls: dict, n_expected: int) -> 
                 rows.append({
                     "case": case_name, "channels": setting.channels, "sample": setting.sample,
                     "mask": case["mask"], "diameter": setting.diameter,
+                    "diameter_unit": case_unit(case),
                     "shuffled_labels": setting.shuffled_labels, "split": split,
                     "scatter_mean": mean,
                     "scatter_std": seed_spread(values),
@@ -181,7 +184,7 @@ def tidy(config: dict, per_seed: pd.DataFrame, nulls: dict, n_expected: int) -> 
         for split in SPLITS:
             b = (null or {}).get(split, np.nan)
             rows.append({"case": "null_predictor", "channels": "", "sample": sample, "mask": "none",
-                         "diameter": 0, "shuffled_labels": False, "split": split,
+                         "diameter": 0, "diameter_unit": "px", "shuffled_labels": False, "split": split,
                          "scatter_mean": b, "scatter_std": 0.0, "n_seeds": 1 if null else 0,
                          "n_seeds_expected": 1, "complete": bool(null), "null_scatter": b,
                          "predictive_power": 0.0, "relative_error_pct": 100.0})

@@ -15,7 +15,8 @@ from .mast import GalaxyFiles
 log = logging.getLogger(__name__)
 
 ID = "ID_PHANGS_CLUSTER"
-OBS_COLUMNS = (ID, "PHANGS_X", "PHANGS_Y", "PHANGS_RA", "PHANGS_DEC", "PHANGS_CLUSTER_CLASS_HUMAN")
+POSITION_COLUMNS = ("PHANGS_X", "PHANGS_Y")  # 0-based V-band pixel: where a cutout is centred
+OBS_COLUMNS = (ID, *POSITION_COLUMNS, "PHANGS_RA", "PHANGS_DEC", "PHANGS_CLUSTER_CLASS_HUMAN")
 
 
 class CatalogError(ValueError):
@@ -35,12 +36,27 @@ def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     return table[list(columns)].to_pandas()
 
 
+def _finite_positions(cat: pd.DataFrame, target: str) -> np.ndarray:
+    """Rows whose pixel position (PHANGS_X, PHANGS_Y) is finite; the others are logged with
+    their file, column and cluster ids."""
+    good = np.ones(len(cat), dtype=bool)
+    for column in POSITION_COLUMNS:
+        bad = ~np.isfinite(cat[column].to_numpy(dtype=float))
+        good &= ~bad
+        for path, rows in cat[bad].groupby("_file", sort=False):
+            ids = rows[ID].tolist()
+            log.warning("%s: %d clusters dropped: %s is NaN or infinite in %s (%s %s%s)", target,
+                        len(ids), column, path, ID, ids[:10], " ..." if len(ids) > 10 else "")
+    return good
+
+
 def read_catalog(files: GalaxyFiles, data_dir: str | Path, classes=(1, 2, 3),
                  age_column: str = "PHANGS_AGE_MINCHISQ") -> tuple[pd.DataFrame, dict]:
     """Join the obs and sed tables of every catalog kind on the cluster id.
 
-    Returns the clusters of the wanted classes with a usable age, and counts of what was
-    dropped and why (ingest report). Ages are catalog Myr; ``log_age = log10(age_myr) + 6``.
+    Returns the clusters of the wanted classes with a usable age and a finite pixel position,
+    and counts of what was dropped and why (ingest report). Ages are catalog Myr;
+    ``log_age = log10(age_myr) + 6``.
     """
     data_dir = Path(data_dir)
     parts = []
@@ -60,7 +76,7 @@ def read_catalog(files: GalaxyFiles, data_dir: str | Path, classes=(1, 2, 3),
                 f"{len(only_obs)} ids only in obs (e.g. {list(only_obs[:3])}), "
                 f"{len(only_sed)} only in sed (e.g. {list(only_sed[:3])})"
             )
-        parts.append(obs.merge(sed, on=ID, validate="one_to_one"))
+        parts.append(obs.merge(sed, on=ID, validate="one_to_one").assign(_file=obs_path))
     cat = pd.concat(parts, ignore_index=True)
     n_catalog = len(cat)
 
@@ -72,6 +88,8 @@ def read_catalog(files: GalaxyFiles, data_dir: str | Path, classes=(1, 2, 3),
         log.warning("%s: %d clusters with %s <= 0 or NaN dropped", files.target,
                     int((~good_age).sum()), age_column)
     cat = cat[good_age]
+    good_position = _finite_positions(cat, files.target)
+    cat = cat[good_position]
 
     info = galaxy(files.target)
     out = pd.DataFrame({
@@ -90,5 +108,6 @@ def read_catalog(files: GalaxyFiles, data_dir: str | Path, classes=(1, 2, 3),
         "n_catalog": n_catalog,
         "dropped_class": n_catalog - n_class,
         "dropped_bad_age": int((~good_age).sum()),
+        "dropped_bad_position": int((~good_position).sum()),
     }
     return out, counts

@@ -2,7 +2,7 @@
 
 Schema (docs/dataset.md):
 - ``images``: float32 ``(N, size, size, 5)``, channels-last NUV, U, B, V, I, contiguous and
-  uncompressed so a training job reads it whole in one call;
+  uncompressed so a training job reads the rows of its sample directly (``read_rows``);
 - ``clusters/<column>``: one 1-D dataset per column of the cluster table (galaxy, cluster_id,
   log_age, x, y, ra, dec, cluster_class, distance_mpc);
 - attributes: bands, filters per galaxy, pixel scale, cutout size, data source, software version.
@@ -84,6 +84,31 @@ def read(path: str | Path) -> tuple[np.ndarray, pd.DataFrame, dict]:
         images = f["images"][()]
         attrs = {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in f.attrs.items()}
     return images, clusters, attrs
+
+
+def read_rows(path: str | Path, rows) -> np.ndarray:
+    """The images of the given rows (increasing), one read per run of consecutive rows.
+
+    A job that needs a sample of the clusters reads only those cutouts, not the whole file.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    with h5py.File(path, "r") as f:
+        if "images" not in f:
+            raise ValueError(f"{path} has no 'images' dataset")
+        images = f["images"]
+        if rows.size and (rows[0] < 0 or rows[-1] >= images.shape[0] or np.any(np.diff(rows) <= 0)):
+            raise ValueError(f"{path}: rows must be increasing and within 0..{images.shape[0] - 1}")
+        out = np.empty((rows.size, *images.shape[1:]), dtype=images.dtype)
+        starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)  # where each run of rows begins
+        for start, stop in zip(starts, [*starts[1:], rows.size]):
+            first = int(rows[start])
+            images.read_direct(out, np.s_[first:first + (stop - start)], np.s_[start:stop])
+    return out
+
+
+def read_attrs(path: str | Path) -> dict:
+    with h5py.File(path, "r") as f:
+        return {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in f.attrs.items()}
 
 
 def content_checksum(images: np.ndarray, clusters: pd.DataFrame) -> str:

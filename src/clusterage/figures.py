@@ -30,7 +30,32 @@ CHANNEL_ORDER = ["five_band", "white_light"]
 MASK_LABEL = {"inner": "inner mask", "outer": "outer mask"}
 GROUP_LINESTYLE = [":", "--", "-.", (0, (5, 1, 1, 1))]
 LOG_AGE = r"$\log(\mathrm{age}/\mathrm{yr})$"
-DIAMETER = r"mask diameter $D$ (pixels)"
+UNIT_LABEL = {"px": "pixels", "pc": "pc"}
+
+
+def diameter_label(unit: str = "px", mask: str = "inner") -> str:
+    if mask == "outer":
+        return f"outer-mask diameter $D$ (visible region, {UNIT_LABEL[unit]})"
+    return f"mask diameter $D$ ({UNIT_LABEL[unit]})"
+
+
+def _with_unit(table: pd.DataFrame) -> pd.DataFrame:
+    """Tables written before masks could be in parsecs have no diameter_unit: pixels."""
+    if "diameter_unit" in table.columns:
+        return table.assign(diameter_unit=table["diameter_unit"].fillna("px"))
+    return table.assign(diameter_unit="px")
+
+
+def _columns(data: pd.DataFrame) -> list[tuple[str, str]]:
+    """Panel columns of a sweep figure: (sample, unit), pixels before parsecs."""
+    pairs = data[["sample", "diameter_unit"]].drop_duplicates()
+    order = {s: i for i, s in enumerate(_sample_order(pairs["sample"]))}
+    return sorted(map(tuple, pairs.to_numpy()), key=lambda p: (order[p[0]], p[1] != "px"))
+
+
+def _column_title(channels: str, sample: str, unit: str, sample_ranges) -> str:
+    title = f"{CHANNEL_LABEL[channels]}, {sample_label(sample, sample_ranges)}"
+    return title + ("\nmasks in parsecs" if unit == "pc" else "")
 
 
 def _style():
@@ -77,7 +102,8 @@ def case_label(row) -> str:
         return "null predictor"
     parts = [CHANNEL_LABEL.get(row["channels"], row["channels"])]
     if row["mask"] != "none" and row["diameter"] > 0:
-        parts.append(f"{row['mask']} D={row['diameter']}")
+        unit = " pc" if row.get("diameter_unit") == "pc" else ""
+        parts.append(f"{row['mask']} D={row['diameter']}{unit}")
     else:
         parts.append("no mask")
     if row.get("shuffled_labels"):
@@ -90,20 +116,21 @@ def _true(series) -> pd.Series:
 
 
 def sweeps(table: pd.DataFrame, extra_keys=(), add_unmasked=True) -> pd.DataFrame:
-    """Rows of the mask sweeps; with ``add_unmasked`` the unmasked model is each sweep's D = 0."""
+    """Rows of the mask sweeps; with ``add_unmasked`` the unmasked model is each sweep's D = 0
+    (the same model for sweeps in pixels and in parsecs)."""
     keys = ["channels", "sample", *extra_keys]
-    table = table[table["case"] != "null_predictor"]
+    table = _with_unit(table[table["case"] != "null_predictor"])
     shuffled = _true(table["shuffled_labels"])
     masked = table[table["mask"].isin(["inner", "outer"]) & ~shuffled & (table["diameter"] > 0)]
     rows = [masked]
     if add_unmasked:
-        unmasked = table[(table["diameter"] == 0) & ~shuffled]
+        unmasked = table[(table["diameter"] == 0) & ~shuffled].drop(columns="diameter_unit")
         for mask in ("inner", "outer"):
-            sweep_keys = masked[masked["mask"] == mask][keys].drop_duplicates()
+            sweep_keys = masked[masked["mask"] == mask][[*keys, "diameter_unit"]].drop_duplicates()
             base = unmasked.merge(sweep_keys, on=keys)
             rows.append(base.assign(mask=mask, diameter=0))
     out = pd.concat(rows, ignore_index=True)
-    return out.drop_duplicates([*keys, "mask", "diameter", "split"])
+    return out.drop_duplicates([*keys, "diameter_unit", "mask", "diameter", "split"])
 
 
 def _panel_grid(channels, samples, width=4.4, height=3.3):
@@ -180,11 +207,14 @@ def _silhouettes(ax, mask: str, diameters, xlim, size: int = 112, n: int = 4) ->
             spine.set_color("0.4")
 
 
-def _sweep_panel(ax, pax, panel: pd.DataFrame, mask: str, xlim, silhouettes: bool = True) -> bool:
+def _sweep_panel(ax, pax, panel: pd.DataFrame, mask: str, xlim, silhouettes: bool = True,
+                 unit: str = "px") -> bool:
     """One sweep: scatter per split with its null predictor (top), predictive power (below).
+    The cluster / environment zones and the mask silhouettes are drawn for sweeps in pixels.
 
     Returns whether every point had all its seeds.
     """
+    silhouettes = silhouettes and unit == "px"
     complete_all = True
     top = 0.0
     for split, (colour, marker) in SPLIT_STYLE.items():
@@ -204,7 +234,8 @@ def _sweep_panel(ax, pax, panel: pd.DataFrame, mask: str, xlim, silhouettes: boo
     # Head room for the mask silhouettes along the top.
     ax.set_ylim(0, (1.45 if silhouettes else 1.12) * top if np.isfinite(top) and top > 0 else 1)
     ax.set_xlim(*xlim)
-    _zones(ax, mask, xlim)
+    if unit == "px":
+        _zones(ax, mask, xlim)
     if silhouettes:
         _silhouettes(ax, mask, panel["diameter"], xlim)
     power = test["predictive_power"].to_numpy(float)
@@ -217,7 +248,8 @@ def _sweep_panel(ax, pax, panel: pd.DataFrame, mask: str, xlim, silhouettes: boo
     pad = 0.08 * (high - low)
     pax.set_ylim(low - pad, high + pad)  # never clipped: negative power (worse than null) shows
     pax.set_xlim(*xlim)
-    _zones(pax, mask, xlim)
+    if unit == "px":
+        _zones(pax, mask, xlim)
     ax.tick_params(labelbottom=False)
     return complete_all
 
@@ -258,10 +290,6 @@ def _sweep_grid(nrow: int, ncol: int, width=4.6, height=4.2):
     return fig, axes, paxes
 
 
-def _diameter_label(mask: str) -> str:
-    return DIAMETER if mask == "inner" else "outer-mask diameter $D$ (visible region, pixels)"
-
-
 def plot_sweep(table: pd.DataFrame, mask: str, paths, sample_ranges: dict | None = None):
     """Paper Fig. 3 (inner) / Fig. 8 (outer): scatter against D per split, null, power.
 
@@ -275,35 +303,37 @@ def plot_sweep(table: pd.DataFrame, mask: str, paths, sample_ranges: dict | None
     data = sweeps(table, add_unmasked=(mask == "inner"))
     data = data[data["mask"] == mask]
     channels = [c for c in CHANNEL_ORDER if c in set(data["channels"])]
-    samples = _sample_order(data["sample"])
+    columns = _columns(data)
     if data.empty:
-        fig, axes = _panel_grid(channels, samples)
+        fig, axes = _panel_grid(channels, columns)
         _placeholder(axes[0, 0], f"No {MASK_LABEL[mask]} sweep in this grid yet.")
         save(fig, paths)
         return fig
-    fig, axes, paxes = _sweep_grid(len(channels), len(samples))
-    xlim = _x_range(data["diameter"])
+    fig, axes, paxes = _sweep_grid(len(channels), len(columns))
+    xlims = {u: _x_range(data.loc[data["diameter_unit"] == u, "diameter"])
+             for u in set(data["diameter_unit"])}
     any_incomplete = False
     for i, ch in enumerate(channels):
-        for j, sample in enumerate(samples):
+        for j, (sample, unit) in enumerate(columns):
             ax, pax = axes[i, j], paxes[i, j]
-            panel = data[(data["channels"] == ch) & (data["sample"] == sample)]
-            title = f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}"
+            panel = data[(data["channels"] == ch) & (data["sample"] == sample)
+                         & (data["diameter_unit"] == unit)]
+            title = _column_title(ch, sample, unit, sample_ranges)
             if panel.empty:
                 _placeholder(ax, f"{title}:\nnot in this grid")
                 pax.set_visible(False)
                 continue
-            any_incomplete |= not _sweep_panel(ax, pax, panel, mask, xlim)
+            any_incomplete |= not _sweep_panel(ax, pax, panel, mask, xlims[unit], unit=unit)
             ax.set_title(title, fontsize=10)
             ax.set_ylabel("scatter (dex)")
             pax.set_ylabel("predictive power\nretained", fontsize=8)
             if i == len(channels) - 1:
-                pax.set_xlabel(_diameter_label(mask))
+                pax.set_xlabel(diameter_label(unit, mask))
     handles = _legend_handles(mask)
     if any_incomplete:
         handles.append(plt.Line2D([], [], color="0.3", marker="o", mfc="white", ls="none",
                                   label="open: fewer seeds than asked"))
-    _legend_below(fig, handles, ncol=3 if len(samples) == 1 else 4)
+    _legend_below(fig, handles, ncol=3 if len(columns) == 1 else 4)
     save(fig, paths)
     return fig
 
@@ -313,7 +343,7 @@ def plot_scatter_vs_diameter(table: pd.DataFrame, paths):
     Returns the Figure."""
     _style()
     data = sweeps(table)
-    panels = list(data.groupby(["mask", "channels", "sample"], sort=True))
+    panels = list(data.groupby(["mask", "channels", "sample", "diameter_unit"], sort=True))
     n = max(len(panels), 1)
     ncol = min(n, 2)
     nrow = int(np.ceil(n / ncol))
@@ -323,14 +353,14 @@ def plot_scatter_vs_diameter(table: pd.DataFrame, paths):
         save(fig, paths)
         return fig
     fig, axes, paxes = _sweep_grid(nrow, ncol)
-    for k, ((mask, channels, sample), panel) in enumerate(panels):
+    for k, ((mask, channels, sample, unit), panel) in enumerate(panels):
         ax, pax = axes.flat[k], paxes.flat[k]
-        _sweep_panel(ax, pax, panel, mask, _x_range(panel["diameter"]))
-        ax.set_title(f"{CHANNEL_LABEL.get(channels, channels)}, {MASK_LABEL[mask]}, "
-                     f"{sample_label(sample)}", fontsize=10)
+        _sweep_panel(ax, pax, panel, mask, _x_range(panel["diameter"]), unit=unit)
+        title = f"{CHANNEL_LABEL.get(channels, channels)}, {MASK_LABEL[mask]}, {sample_label(sample)}"
+        ax.set_title(title + ("\nmasks in parsecs" if unit == "pc" else ""), fontsize=10)
         ax.set_ylabel("scatter (dex)")
         pax.set_ylabel("predictive power\nretained", fontsize=8)
-        pax.set_xlabel(_diameter_label(mask))
+        pax.set_xlabel(diameter_label(unit, mask))
     for k in range(len(panels), nrow * ncol):
         axes.flat[k].set_visible(False)
         paxes.flat[k].set_visible(False)
@@ -392,19 +422,23 @@ def _draw_bars(ax, r: pd.DataFrame, null: float | None) -> None:
 
 
 def parse_bar(spec: str) -> dict:
-    """'white_light/inner24/shuffled' -> channels, mask, diameter, shuffled_labels."""
+    """'white_light/inner24/shuffled' -> channels, mask, diameter, unit, shuffled_labels
+    ('inner24pc': 24 parsecs)."""
     parts = spec.split("/")
     channels, occlusion = parts[0], parts[1]
     shuffled = len(parts) > 2 and parts[2] == "shuffled"
+    unit = "pc" if occlusion.endswith("pc") else "px"
+    occlusion = occlusion.removesuffix("pc")
     mask = "none" if occlusion == "none" else occlusion.rstrip("0123456789")
     diameter = 0 if mask == "none" else int(occlusion[len(mask):])
     return {"channels": channels, "mask": mask if diameter else "none", "diameter": diameter,
-            "shuffled_labels": shuffled}
+            "unit": unit if diameter else "px", "shuffled_labels": shuffled}
 
 
 def bar_label(number: int, bar: dict) -> str:
     text = CHANNEL_LABEL[bar["channels"]]
-    text += ", no mask" if bar["diameter"] == 0 else f", {bar['mask']} mask D = {bar['diameter']}"
+    unit = " pc" if bar.get("unit") == "pc" else ""
+    text += ", no mask" if bar["diameter"] == 0 else f", {bar['mask']} mask D = {bar['diameter']}{unit}"
     if bar["shuffled_labels"]:
         text += ", shuffled labels"
     return f"{number}: {text}"
@@ -415,7 +449,7 @@ def plot_bar_chart(table: pd.DataFrame, chart: dict, paths, sample_ranges: dict 
     """Paper Fig. 4 / Fig. 5: one bar per case (mean over seeds, error bars the population std
     over seeds), case 1 at the bottom and the null predictor as the top case. Returns the Figure."""
     _style()
-    rows = table[table["split"] == split].copy()
+    rows = _with_unit(table[table["split"] == split])
     rows["channels"] = rows["channels"].fillna("")
     rows["shuffled_labels"] = _true(rows["shuffled_labels"])
     bars = [parse_bar(b) for b in chart["bars"]]
@@ -429,7 +463,8 @@ def plot_bar_chart(table: pd.DataFrame, chart: dict, paths, sample_ranges: dict 
         for n, bar in enumerate(bars, start=1):
             hit = r[(r["channels"] == bar["channels"]) & (r["diameter"] == bar["diameter"])
                     & (r["shuffled_labels"] == bar["shuffled_labels"])
-                    & ((r["mask"] == bar["mask"]) | (bar["diameter"] == 0))]
+                    & (((r["mask"] == bar["mask"]) & (r["diameter_unit"] == bar["unit"]))
+                       | (bar["diameter"] == 0))]
             picked.append(hit.iloc[0] if len(hit) else pd.Series(
                 {"case": "", "channels": bar["channels"], "scatter_mean": np.nan,
                  "scatter_std": np.nan, "complete": False, "n_seeds": 0, "n_seeds_expected": 0}))
@@ -666,18 +701,20 @@ def plot_group_sweeps(groups: pd.DataFrame, paths, mask: str = "inner",
     data = sweeps(groups, extra_keys=("group",), add_unmasked=(mask == "inner")) if len(groups) else groups
     data = data[data["mask"] == mask] if len(data) else data
     channels = [c for c in CHANNEL_ORDER if c in set(data["channels"])] if len(data) else []
-    samples = _sample_order(data["sample"]) if len(data) else []
-    fig, axes = _panel_grid(channels, samples)
+    columns = _columns(data) if len(data) else []
+    fig, axes = _panel_grid(channels, columns)
     if data.empty:
         _placeholder(axes[0, 0], f"No {MASK_LABEL[mask]} sweep with clusters of the galaxy groups yet.")
         save(fig, paths)
         return fig
     names = list(dict.fromkeys(data["group"]))
-    xlim = _x_range(data["diameter"])
+    xlims = {u: _x_range(data.loc[data["diameter_unit"] == u, "diameter"])
+             for u in set(data["diameter_unit"])}
     for i, ch in enumerate(channels):
-        for j, sample in enumerate(samples):
+        for j, (sample, unit) in enumerate(columns):
             ax = axes[i, j]
-            panel = data[(data["channels"] == ch) & (data["sample"] == sample)]
+            panel = data[(data["channels"] == ch) & (data["sample"] == sample)
+                         & (data["diameter_unit"] == unit)]
             if panel.empty:
                 _placeholder(ax, f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}:\nnot in this grid")
                 continue
@@ -695,12 +732,13 @@ def plot_group_sweeps(groups: pd.DataFrame, paths, mask: str = "inner",
                        gid="null_line")
             top = np.nanmax(panel["relative_error_pct"] + 100 * np.nan_to_num(panel["scatter_std"] / panel["null_scatter"]))
             ax.set_ylim(0, max(115, float(top) * 1.05))
-            ax.set_xlim(*xlim)
-            _zones(ax, mask, xlim)
-            ax.set_title(f"{CHANNEL_LABEL[ch]}, {sample_label(sample, sample_ranges)}", fontsize=10)
+            ax.set_xlim(*xlims[unit])
+            if unit == "px":
+                _zones(ax, mask, xlims[unit])
+            ax.set_title(_column_title(ch, sample, unit, sample_ranges), fontsize=10)
             ax.legend(fontsize=7, loc="best")
             if i == len(channels) - 1:
-                ax.set_xlabel(_diameter_label(mask))
+                ax.set_xlabel(diameter_label(unit, mask))
             if j == 0:
                 ax.set_ylabel("relative error (% of null scatter)")
     if not data["complete"].astype(bool).all():

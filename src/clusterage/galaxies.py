@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class GalaxyInfo:
@@ -61,3 +63,22 @@ def galaxy(key: str) -> GalaxyInfo:
 def pc_per_pixel(distance_mpc: float, pixel_scale_arcsec: float = PIXEL_SCALE_ARCSEC) -> float:
     """Physical size of one pixel at a distance (1 arcsec = 4.8481 pc per Mpc)."""
     return distance_mpc * 1e6 * pixel_scale_arcsec * 4.84813681e-6
+
+
+def distance_mpc(key: str) -> float:
+    """A galaxy's distance from the package's table, with an error naming a galaxy without one."""
+    key = str(key)
+    info = TABLE1.get(key)
+    d = getattr(info, "distance_mpc", None)
+    if d is None or not np.isfinite(d) or d <= 0:
+        raise ValueError(f"galaxy {key!r} has no distance in clusterage.galaxies.TABLE1, so a "
+                         f"mask diameter in pc cannot be turned into pixels")
+    return float(d)
+
+
+def diameter_pixels(diameter_pc: float, keys) -> np.ndarray:
+    """Mask diameter in pixels of each cluster (its galaxy's key) for a diameter in parsecs."""
+    keys = np.asarray(keys).astype(str)
+    names, index = np.unique(keys, return_inverse=True)
+    per_galaxy = np.array([diameter_pc / pc_per_pixel(distance_mpc(k)) for k in names], dtype=float)
+    return per_galaxy[index.reshape(-1)] if len(keys) else np.empty(0)

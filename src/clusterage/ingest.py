@@ -14,14 +14,15 @@ from . import dataset
 from .atomic import atomic_path, write_json
 from .catalog import read_catalog
 from .cutouts import extract
+from .grid import SplitSpec
 from .mast import GalaxyFiles
 from .metrics import null_predictor
-from .splits import sample_indices, split_indices
+from .splits import SPLITS, overlap_report, split_rows
 
 log = logging.getLogger(__name__)
 
-REPORT_COLUMNS = ["galaxy", "n_catalog", "dropped_class", "dropped_bad_age", "dropped_edge",
-                  "dropped_no_coverage", "n_kept"]
+REPORT_COLUMNS = ["galaxy", "n_catalog", "dropped_class", "dropped_bad_age",
+                  "dropped_bad_position", "dropped_edge", "dropped_no_coverage", "n_kept"]
 
 
 def ingest_galaxy(files: GalaxyFiles, data_dir, out_h5, out_report, *, classes=(1, 2, 3),
@@ -70,14 +71,31 @@ def pack(cutout_files, report_files, out_h5, out_report) -> None:
              images.shape, images.nbytes / 1e6)
 
 
-def null_predictor_for_sample(dataset_path, out_json, sample_range: dict, split_seed=42,
-                              fractions=(0.70, 0.15, 0.15)) -> dict:
-    """The null predictor's scatter per split, on the same split every model of the sample uses."""
-    log_age = dataset.read_clusters(dataset_path)["log_age"].to_numpy(dtype=float)
-    idx = sample_indices(log_age, sample_range.get("min_log_age"), sample_range.get("max_log_age"))
-    result = null_predictor(log_age[idx], split_indices(len(idx), split_seed, fractions))
+def null_predictor_for_sample(dataset_path, out_json, sample_range: dict, split: SplitSpec | None = None,
+                              out_overlap=None) -> dict:
+    """The null predictor's scatter per split, on the same split every model of the sample uses.
+
+    With ``out_overlap``, also write per galaxy how many test cutouts share pixels with a
+    training cutout under each grouping of the split (splits.overlap_report).
+    """
+    split = split or SplitSpec()
+    clusters = dataset.read_clusters(dataset_path)
+    with h5py.File(dataset_path, "r") as f:
+        size = int(f["images"].shape[1])
+    log_age = clusters["log_age"].to_numpy(dtype=float)
+    rows = split_rows(clusters, split, sample_range, size)
+    result = null_predictor(log_age, rows)
     result["sample_range"] = sample_range
+    result["split_settings"] = split.as_dict()
+    n = sum(result[f"n_{name}"] for name in SPLITS)
+    result["fractions_achieved"] = [result[f"n_{name}"] / n for name in SPLITS]
     write_json(out_json, result)
     log.info("null predictor: train mean %.4f; scatter train %.4f, validation %.4f, test %.4f",
              result["train_mean_log_age"], result["train"], result["validation"], result["test"])
+    if out_overlap is not None:
+        report = overlap_report(clusters, split, sample_range, size)
+        with atomic_path(out_overlap) as tmp:
+            report.to_csv(tmp, index=False)
+        log.info("test cutouts sharing pixels with a training cutout, per galaxy:\n%s",
+                 report.to_string(index=False))
     return result

@@ -1,4 +1,4 @@
-"""What the CNN sees: channels, occlusion masks, normalisation and augmentation (method.md).
+"""What the CNN sees: channels, occlusion masks, normalisation and augmentation (docs/method.md).
 
 All functions work on whole stacks ``(N, H, W, C)`` at once; none loops over clusters or filters.
 """
@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-CHANNELS = ("five_band", "white_light")
-MASKS = ("none", "inner", "outer")
+from .grid import CHANNELS, MASKS
 
 
 def select_channels(images: np.ndarray, channels: str) -> np.ndarray:
@@ -20,8 +19,9 @@ def select_channels(images: np.ndarray, channels: str) -> np.ndarray:
     raise ValueError(f"unknown channels {channels!r}; expected one of {CHANNELS}")
 
 
-def visible_mask(size: int, mask: str, diameter: float) -> np.ndarray:
-    """Boolean ``(size, size)`` map of the pixels the CNN may see.
+def visible_mask(size: int, mask: str, diameter) -> np.ndarray:
+    """Boolean map of the pixels the CNN may see: ``(size, size)`` for one diameter, or
+    ``(N, size, size)`` for one diameter per cutout (an array, e.g. a mask in parsecs).
 
     Centred on pixel (size/2, size/2) (0-based row, col), where the cutout puts the cluster.
     ``inner`` hides distance <= D/2 (the cluster), ``outer`` hides distance > D/2 (the field);
@@ -29,14 +29,17 @@ def visible_mask(size: int, mask: str, diameter: float) -> np.ndarray:
     """
     if mask not in MASKS:
         raise ValueError(f"unknown mask {mask!r}; expected one of {MASKS}")
-    if diameter < 0:
-        raise ValueError(f"mask diameter must be >= 0, got {diameter}")
-    if mask == "none" or diameter == 0:
-        return np.ones((size, size), dtype=bool)
+    d = np.asarray(diameter, dtype=float)
+    if np.any(d < 0):
+        raise ValueError(f"mask diameter must be >= 0, got {d.min()}")
     centre = size // 2
     yy, xx = np.ogrid[:size, :size]
-    inside = (yy - centre) ** 2 + (xx - centre) ** 2 <= (diameter / 2.0) ** 2
-    return ~inside if mask == "inner" else inside
+    r2 = ((yy - centre) ** 2 + (xx - centre) ** 2).astype(float)
+    if mask == "none":
+        d = np.zeros_like(d)
+    inside = r2 <= ((d / 2.0) ** 2)[..., None, None]
+    visible = ~inside if mask == "inner" else inside
+    return visible | (d == 0)[..., None, None]
 
 
 def normalise(images: np.ndarray, visible: np.ndarray, mode: str = "instance") -> np.ndarray:
@@ -44,11 +47,11 @@ def normalise(images: np.ndarray, visible: np.ndarray, mode: str = "instance") -
 
     ``instance`` (paper): one min and one max over all channels of a cutout, which keeps the
     flux ratios between filters (the colours). ``channel``: one min and max per channel.
-    The paper excludes masked pixels from the min/max; the authors' code did not (method.md).
+    The paper excludes masked pixels from the min/max; the authors' code did not (docs/method.md).
     A cutout with no dynamic range becomes all zeros instead of NaN.
     """
     images = np.asarray(images, dtype=np.float32)
-    vis = visible[None, :, :, None]
+    vis = visible[None, :, :, None] if visible.ndim == 2 else visible[:, :, :, None]
     axes = (1, 2, 3) if mode == "instance" else (1, 2) if mode == "channel" else None
     if axes is None:
         raise ValueError(f"unknown normalisation {mode!r}; expected 'instance' or 'channel'")
@@ -60,12 +63,19 @@ def normalise(images: np.ndarray, visible: np.ndarray, mode: str = "instance") -
     return np.where(vis, out, np.float32(0.0)).astype(np.float32, copy=False)
 
 
-def prepare(images: np.ndarray, channels: str, mask: str, diameter: float,
+def prepare(images: np.ndarray, channels: str, mask: str, diameter,
             normalisation: str = "instance") -> np.ndarray:
-    """Raw 5-filter cutouts -> the network input of one experiment setting."""
-    x = select_channels(images, channels)
-    visible = visible_mask(x.shape[1], mask, diameter)
-    return normalise(x, visible, normalisation)
+    """Raw 5-filter cutouts -> the network input of one experiment setting.
+
+    ``diameter``: one number for every cutout, or one per cutout (masks in parsecs)."""
+    return mask_and_normalise(select_channels(images, channels), mask, diameter, normalisation)
+
+
+def mask_and_normalise(x: np.ndarray, mask: str, diameter,
+                       normalisation: str = "instance") -> np.ndarray:
+    """Cutouts whose channels are already selected (five raw filters, or the white-light view)
+    -> the network input: the second half of :func:`prepare`."""
+    return normalise(x, visible_mask(x.shape[1], mask, diameter), normalisation)
 
 
 def augment(x: np.ndarray, y: np.ndarray, rotations: int = 4, flips: bool = False):

@@ -105,7 +105,9 @@ def to_file(path: str | None, level: int = logging.INFO) -> None:
         os.environ.setdefault(key, value)
     if path:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        open(path, "wb").close()  # a fresh log for each attempt
+        # a fresh log for each attempt; O_APPEND: lines others add to the same file
+        # (clusterage.runlock) are not overwritten
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644))
         _through_filter(path)
         sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
     logging.basicConfig(level=level, stream=sys.stderr, force=True,

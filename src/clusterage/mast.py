@@ -7,6 +7,7 @@ files and the synthetic survey all share one layout and one ingest path. Every t
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,3 +92,9 @@ class GalaxyFiles:
 
     def url(self, relpath: str) -> str:
         return self.layout["base_url"].rstrip("/") + "/" + relpath
+
+
+def template_regex(template: str) -> str:
+    """A regex matching every path a ``str.format`` template can produce (fields: no '/')."""
+    parts = re.split(r"\{[^{}]*\}", template)
+    return "[^/]+".join(re.escape(p) for p in parts)

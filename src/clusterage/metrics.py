@@ -1,4 +1,4 @@
-"""Scores of method.md: the scatter, the null predictor, predictive power, relative error."""
+"""Scores of docs/method.md: the scatter, the null predictor, predictive power, relative error."""
 
 from __future__ import annotations
 

@@ -36,6 +36,20 @@ def build_cnn(input_shape=(112, 112, 5), *, conv_filters=(128, 256, 512),
     return model
 
 
+def save_weights_only(model: keras.Model, path) -> None:
+    """Write the layers' weights to a ``.weights.h5`` file, without the optimiser's state.
+
+    ``Model.save_weights`` of a compiled, trained model also writes Adam's two moments (three
+    times the weights); an uncompiled view of the same layers writes the weights alone.
+    """
+    keras.Model(model.inputs, model.outputs).save_weights(path)
+
+
+def load_weights_only(model: keras.Model, path) -> None:
+    """Load a file written by :func:`save_weights_only` into a model of the same architecture."""
+    keras.Model(model.inputs, model.outputs).load_weights(path)
+
+
 def forward_flops(model: keras.Model) -> int:
     """Multiply-adds x 2 of one forward pass (convolutions and dense layers only)."""
     total = 0

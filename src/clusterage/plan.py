@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from .training import Hyper, Setting
+from .galaxies import diameter_pixels
+from .grid import Hyper, Setting, SplitSpec
 
 
 class ConfigError(ValueError):
@@ -23,15 +24,28 @@ class Job:
     sample_range: dict
 
 
+def case_unit(case: dict) -> str:
+    """'pc' for a case swept in parsecs (``diameters_pc``), else 'px'."""
+    return "pc" if "diameters_pc" in case else "px"
+
+
+def case_diameters(name: str, case: dict) -> list:
+    """The case's mask diameters, in its unit (no key: [0], no mask)."""
+    if "diameters" in case and "diameters_pc" in case:
+        raise ConfigError(f"case {name!r}: give 'diameters' (pixels) or 'diameters_pc' (parsecs), "
+                          f"not both")
+    return list(case.get("diameters_pc", case.get("diameters", [0])))
+
+
 def case_settings(name: str, case: dict) -> list[Setting]:
     """The settings of one case, one per diameter."""
-    diameters = case.get("diameters", [0])
+    diameters = case_diameters(name, case)
     mask = case["mask"]
     if mask == "none" and any(d != 0 for d in diameters):
         raise ConfigError(f"case {name!r}: mask 'none' takes no diameters other than 0, got {diameters}")
     # D = 0 is no mask at all: the same model whether the case sweeps inner or outer masks.
     return [Setting(case["channels"], case["sample"], mask if d else "none", int(d),
-                    bool(case.get("shuffled_labels", False))) for d in diameters]
+                    bool(case.get("shuffled_labels", False)), case_unit(case)) for d in diameters]
 
 
 def cases(config: dict) -> dict[str, dict]:
@@ -47,6 +61,7 @@ def cases(config: dict) -> dict[str, dict]:
 
 def build(config: dict) -> dict[str, Job]:
     """Every distinct setting of the config's cases, keyed by ``Setting.name``."""
+    split_spec(config)  # a split that cannot work fails before any job is planned
     samples = config.get("samples", {})
     size = config.get("cutout_size", 112)
     jobs: dict[str, Job] = {}
@@ -55,10 +70,7 @@ def build(config: dict) -> dict[str, Job]:
         if case["sample"] not in samples:
             raise ConfigError(f"case {name!r}: unknown sample {case['sample']!r}; "
                               f"samples are {sorted(samples)}")
-        for d in case.get("diameters", [0]):
-            # A diameter past the cutout's diagonal hides everything (inner) or nothing (outer).
-            if d > size:
-                raise ConfigError(f"case {name!r}: diameter {d} is larger than the {size}-pixel cutout")
+        _check_diameters(name, case, size, config.get("data", {}).get("galaxies"))
         training = {**config.get("training", {}), **case.get("training", {})}
         try:
             hyper = Hyper.from_config(training)
@@ -74,6 +86,38 @@ def build(config: dict) -> dict[str, Job]:
             jobs.setdefault(setting.name, job)
             owners.setdefault(setting.name, name)
     return jobs
+
+
+def _check_diameters(name: str, case: dict, size: int, galaxies) -> None:
+    """A diameter past the cutout side hides everything (inner) or nothing (outer); in parsecs,
+    the nearest galaxy's pixels are the test, and every galaxy needs a distance."""
+    diameters = case_diameters(name, case)
+    if case_unit(case) == "px":
+        for d in diameters:
+            if d > size:
+                raise ConfigError(f"case {name!r}: diameter {d} is larger than the {size}-pixel cutout")
+        return
+    for g in galaxies or []:
+        try:
+            px = diameter_pixels(max(diameters), [g])[0]
+        except ValueError as exc:
+            raise ConfigError(f"case {name!r}: {exc}") from None
+        if px > size:
+            raise ConfigError(f"case {name!r}: diameter {max(diameters)} pc is {px:.0f} pixels in "
+                              f"{g}, larger than the {size}-pixel cutout")
+
+
+def split_spec(config: dict) -> SplitSpec:
+    """The config's ``split``, checked against the galaxies the config uses."""
+    try:
+        spec = SplitSpec.from_config(config.get("split"))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    galaxies = config.get("data", {}).get("galaxies")
+    absent = [g for g in spec.test_galaxies if galaxies is not None and g not in galaxies]
+    if absent:
+        raise ConfigError(f"split.test_galaxies {absent} are not in data.galaxies {galaxies}")
+    return spec
 
 
 def seeds(config: dict) -> list[int]:
@@ -95,8 +139,12 @@ def null_samples(config: dict) -> list[str]:
     return sorted((s for s in named if s in known), key=lambda s: (s != "full", s))
 
 
-def run_dir(results: str, setting_name: str, seed: int) -> str:
-    return f"{results}/train/{setting_name}/seed{seed}"
+def precisions(jobs: dict[str, Job], seeds: list[int]) -> dict[str, int]:
+    """Training jobs per dtype policy (a case may override the top-level precision)."""
+    out: dict[str, int] = {}
+    for job in jobs.values():
+        out[job.hyper.precision] = out.get(job.hyper.precision, 0) + len(seeds)
+    return out
 
 
 def job_params(job: Job) -> dict:

@@ -19,68 +19,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import __version__, dataset, inputs
+from . import __version__, dataset, device, inputs, views
 from .atomic import atomic_path, write_json
 from .fitloop import EpochRunner, epoch_order
+from .galaxies import diameter_pixels
+from .grid import Hyper, Setting, SplitSpec
 from .metrics import scatter
-from .splits import SPLITS, sample_indices, split_indices
+from .splits import SPLITS, split_rows
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Setting:
-    """What the CNN is shown: the identity of a trained model, shared across figures."""
-
-    channels: str
-    sample: str
-    mask: str = "none"
-    diameter: int = 0
-    shuffled_labels: bool = False
-
-    def __post_init__(self):
-        if self.channels not in inputs.CHANNELS:
-            raise ValueError(f"unknown channels {self.channels!r}")
-        if self.mask not in inputs.MASKS:
-            raise ValueError(f"unknown mask {self.mask!r}")
-
-    @property
-    def occlusion(self) -> str:
-        """'none' for an unmasked model (D = 0 is the same model for inner and outer sweeps)."""
-        return "none" if self.mask == "none" or self.diameter == 0 else f"{self.mask}{self.diameter}"
-
-    @property
-    def name(self) -> str:
-        labels = "shuffled" if self.shuffled_labels else "true"
-        return f"{self.sample}/{self.channels}/{self.occlusion}/{labels}"
-
-
-@dataclass
-class Hyper:
-    """Training hyper-parameters; defaults are the paper's (Table 2, Sect. 3.1)."""
-
-    conv_filters: tuple = (128, 256, 512)
-    dense_units: tuple = (512, 256, 128)
-    learning_rate: float = 1e-6
-    batch_size: int = 32
-    epochs: int = 200
-    patience: int = 30
-    rotations: int = 4
-    flips: bool = False
-    normalisation: str = "instance"
-    precision: str = "float32"
-
-    @classmethod
-    def from_config(cls, cfg: dict) -> "Hyper":
-        known = set(cls.__dataclass_fields__)
-        unknown = set(cfg) - known
-        if unknown:
-            raise ValueError(f"unknown training key(s) {sorted(unknown)}; known: {sorted(known)}")
-        cfg = dict(cfg)
-        for key in ("conv_filters", "dense_units"):
-            if key in cfg:
-                cfg[key] = tuple(cfg[key])
-        return cls(**cfg)
 
 
 @dataclass
@@ -90,26 +37,49 @@ class SplitData:
     rows: dict = field(default_factory=dict)   # row numbers in the dataset
 
 
+def sample_split(clusters, setting: Setting, sample_range: dict, split: SplitSpec,
+                 cutout_size: int) -> dict[str, np.ndarray]:
+    """Dataset rows of the train, validation and test clusters of the setting's sample."""
+    rows = split_rows(clusters, split, sample_range, cutout_size)
+    n_sample = sum(len(r) for r in rows.values())
+    if n_sample < 10:
+        raise ValueError(f"sample {setting.sample!r} holds only {n_sample} clusters; need at least 10")
+    return rows
+
+
 def prepare_splits(images, clusters, setting: Setting, sample_range: dict, hyper: Hyper,
-                   split_seed: int, fractions, seed: int) -> SplitData:
-    """Sample, split, build the network input and (for the control) shuffle labels."""
+                   split: SplitSpec, seed: int) -> SplitData:
+    """Sample, split, build the network input and (for the control) shuffle labels, from the
+    whole raw 5-filter stack in memory."""
+    rows = sample_split(clusters, setting, sample_range, split, images.shape[1])
+    in_sample = np.sort(np.concatenate([rows[name] for name in SPLITS]))
+    x_sample = inputs.select_channels(images[in_sample], setting.channels)
+    return split_inputs(x_sample, in_sample, rows, clusters, setting, hyper, seed)
+
+
+def split_inputs(x_sample, in_sample, rows: dict, clusters, setting: Setting, hyper: Hyper,
+                 seed: int) -> SplitData:
+    """``x_sample``: the setting's channels of the rows ``in_sample`` (increasing), in that
+    order; ``rows``: the dataset rows of each split."""
     log_age = clusters["log_age"].to_numpy(dtype=np.float64)
-    in_sample = sample_indices(log_age, sample_range.get("min_log_age"), sample_range.get("max_log_age"))
-    if len(in_sample) < 10:
-        raise ValueError(f"sample {setting.sample!r} holds only {len(in_sample)} clusters; need at least 10")
-    split = split_indices(len(in_sample), split_seed, fractions)
-    x_all = inputs.prepare(images[in_sample], setting.channels, setting.mask, setting.diameter,
-                           hyper.normalisation)
+    galaxy = clusters["galaxy"].astype(str).to_numpy()
+    if setting.unit == "pc":
+        # One diameter in parsecs: each cluster's mask in pixels from its galaxy's distance.
+        for g in sorted(set(galaxy[in_sample])):
+            log.info("%s: %g pc is %.1f pixels in %s", setting.occlusion, setting.diameter,
+                     diameter_pixels(setting.diameter, [g])[0], g)
     out = SplitData()
     rng = np.random.default_rng([seed, 7919])
     for name in SPLITS:
-        pos = split[name]
-        y = log_age[in_sample][pos]
+        y = log_age[rows[name]]
         if setting.shuffled_labels and name in ("train", "validation"):
             y = rng.permutation(y)
-        out.x[name] = x_all[pos]
+        diameter = (diameter_pixels(setting.diameter, galaxy[rows[name]]) if setting.unit == "pc"
+                    else setting.diameter)
+        x = x_sample[np.searchsorted(in_sample, rows[name])]
+        out.x[name] = inputs.mask_and_normalise(x, setting.mask, diameter, hyper.normalisation)
         out.y[name] = y
-        out.rows[name] = in_sample[pos]
+        out.rows[name] = rows[name]
     return out
 
 
@@ -138,21 +108,38 @@ def _versions() -> dict:
 
 
 def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, seed: int,
-          sample_range: dict | None = None, hyper: Hyper | None = None, split_seed: int = 42,
-          fractions=(0.70, 0.15, 0.15), checkpoint_dir: str | Path | None = None,
-          checkpoint_interval_s: float = 0.0) -> dict:
-    """Train, score and write metrics.json, predictions.csv, history.csv, metadata.json, model.keras."""
+          sample_range: dict | None = None, hyper: Hyper | None = None,
+          split: SplitSpec | None = None, checkpoint_dir: str | Path | None = None,
+          checkpoint_interval_s: float = 0.0, weights_path: str | Path | None = None,
+          gpu_resource=0, allow_cpu_fallback: bool = False) -> dict:
+    """Train, score and write metrics.json, predictions.csv, history.csv, metadata.json and the
+    trained weights (no optimiser state) to ``weights_path`` (default out_dir/model.weights.h5).
+
+    ``dataset_path`` is the packed dataset or, for a white_light setting, its white-light view
+    (views.py); only the rows of the setting's sample are read. Stops at once
+    (``device.DeviceError``) when the job was given a GPU (``gpu_resource`` or Slurm's variables)
+    that the Keras backend does not see, unless ``allow_cpu_fallback``.
+    """
+    hyper = hyper or Hyper()
+    split = split or SplitSpec()
+    compute = device.check(hyper.precision, gpu_resource=gpu_resource,
+                           allow_cpu_fallback=allow_cpu_fallback)
     import keras
 
-    hyper = hyper or Hyper()
     sample_range = sample_range or {}
     out_dir = Path(out_dir)
     ckpt = Path(checkpoint_dir) if checkpoint_dir else out_dir / "checkpoint"
+    weights_path = Path(weights_path) if weights_path else out_dir / "model.weights.h5"
     t_start = time.perf_counter()
 
-    images, clusters, attrs = dataset.read(dataset_path)
-    data = prepare_splits(images, clusters, setting, sample_range, hyper, split_seed, fractions, seed)
-    del images
+    clusters = dataset.read_clusters(dataset_path)
+    attrs = dataset.read_attrs(dataset_path)
+    rows = sample_split(clusters, setting, sample_range, split, int(attrs["cutout_size"]))
+    in_sample = np.sort(np.concatenate([rows[name] for name in SPLITS]))
+    x_sample = views.read_input(dataset_path, setting.channels, in_sample)
+    bytes_read = int(x_sample.nbytes) * (5 if setting.channels == "white_light" and not attrs.get("view") else 1)
+    data = split_inputs(x_sample, in_sample, rows, clusters, setting, hyper, seed)
+    del x_sample
     x_train, y_train = inputs.augment(data.x["train"], data.y["train"], hyper.rotations, hyper.flips)
     # Targets min-max scaled with the TRAIN set's range, as the authors' code did.
     y_lo, y_hi = float(data.y["train"].min()), float(data.y["train"].max())
@@ -168,7 +155,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     keras.utils.set_random_seed(seed)
     if hyper.precision != "float32":
         keras.mixed_precision.set_dtype_policy(hyper.precision)
-    from .model import build_cnn
+    from .model import build_cnn, save_weights_only
 
     model = build_cnn(x_train.shape[1:], conv_filters=hyper.conv_filters,
                       dense_units=hyper.dense_units, learning_rate=hyper.learning_rate, seed=seed)
@@ -237,21 +224,24 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     meta = {
         "setting": asdict(setting), "setting_name": setting.name, "seed": seed,
         "hyperparameters": asdict(hyper), "sample_range": sample_range,
-        "split": {"seed": split_seed, "fractions": list(fractions),
+        "split": {**split.as_dict(),
                   **{f"n_{k}": int(len(v)) for k, v in data.y.items()},
                   "n_train_augmented": int(n_train)},
         "target_scaling": {"min": y_lo, "max": y_hi},
         "dataset": {"path": str(dataset_path), "content_sha256": attrs.get("content_sha256"),
-                    "data_source": attrs.get("data_source")},
+                    "data_source": attrs.get("data_source"), "view": attrs.get("view"),
+                    "image_bytes_read": bytes_read},
+        "input_shape": list(data.x["train"].shape[1:]),
         "versions": _versions(),
+        "compute": compute,
         "timing": {"total_seconds": time.perf_counter() - t_start, "fit_seconds": fit_seconds,
                    "epochs_this_process": n_epochs_run,
                    "train_images_per_second": n_epochs_run * n_train / fit_seconds if n_epochs_run else None},
         "parameters": int(model.count_params()),
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out_dir / "model.keras") as tmp:
-        model.save(tmp)
+    with atomic_path(weights_path) as tmp:
+        save_weights_only(model, tmp)
     with atomic_path(out_dir / "predictions.csv") as tmp:
         pd.concat(rows, ignore_index=True).to_csv(tmp, index=False)
     with atomic_path(out_dir / "history.csv") as tmp:

@@ -1,20 +1,33 @@
 # Helpers for the rules: config validation, paths and the experiment plan. All logic lives in
 # the clusterage package; this file only connects it to Snakemake.
+import os
+import re
 import sys
+import time
 from pathlib import Path
 
+from snakemake.settings.types import DeploymentMethod
 from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # run from a clone without installing
 
+from clusterage import device as _device
+from clusterage import grid as _grid
+from clusterage import keep as _keep
 from clusterage import plan as _plan
-from clusterage.mast import GalaxyFiles
+from clusterage.figure_registry import CHART, FIGURES, figure_files
+from clusterage.mast import GalaxyFiles, template_regex
+from clusterage.runlock import PLANNED_AT
+
+if workflow.is_main_process:
+    # When this Snakemake process began to plan; the jobs it starts or submits inherit it. A
+    # training job planned while another job still trained the same run reuses that job's
+    # outputs instead of training again (clusterage.runlock).
+    os.environ[PLANNED_AT] = str(time.time())
 
 
-# >>> issue 4: a schema error inside a case names the case (not just its index in the list)
 def _case_of_error(config, message):
-    import re
-
+    """A schema error inside a case names the case (not just its index in the list)."""
     m = re.search(r"instance\['cases'\]\[(\d+)\]", message)
     if m and isinstance(config.get("cases"), list) and int(m.group(1)) < len(config["cases"]):
         case = config["cases"][int(m.group(1))]
@@ -27,7 +40,6 @@ try:
     validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 except WorkflowError as exc:
     raise WorkflowError(f"{_case_of_error(config, str(exc))}{exc}") from None
-# <<< issue 4
 
 try:
     PLAN = _plan.build(config)
@@ -43,22 +55,28 @@ REPORT = f"{RESULTS}/report.html"  # where ./run.sh writes the HTML report
 # The simulated survey lives with the results it feeds: two runs with different synthetic
 # settings (e.g. env_strength 0 and 1) never share or overwrite each other's mosaics.
 SURVEY = f"{RESULTS}/survey"
+# Downloads from MAST land here, in MAST's hlsps/ layout.
+DOWNLOAD_DIR = config["data"]["download"]["dir"]
 SAMPLES = sorted({job.setting.sample for job in PLAN.values()})
+SAMPLE_RANGES = {name: dict(r or {}) for name, r in config["samples"].items()}
+BAR_CHARTS = {chart["name"]: chart for chart in config["bar_charts"]}
+
+# One training run, as Snakemake patterns: the setting's parts and the seed are wildcards.
+TRAIN_RUN = _grid.run_dir(RESULTS, *_grid.RUN_WILDCARDS)
+TRAIN_CHECKPOINT = _grid.checkpoint_dir(RESULTS, *_grid.RUN_WILDCARDS)
+TRAIN_LOG = _grid.train_log(RESULTS, *_grid.RUN_WILDCARDS)
+TRAIN_BENCHMARK = _grid.train_benchmark(RESULTS, *_grid.RUN_WILDCARDS)
 
 wildcard_constraints:
     galaxy="|".join(GALAXIES),
-    sample="[A-Za-z0-9_]+",
-    channels="five_band|white_light",
-    occlusion=r"none|inner\d+|outer\d+",
-    labels="true|shuffled",
-    seed=r"\d+",
+    **_grid.wildcard_constraints(),
 
 
 def data_dir():
     """Local copy of the MAST hlsps/ tree that ingest reads."""
     if config["data"]["local_dir"]:
         return config["data"]["local_dir"]
-    return SURVEY if SOURCE == "synthetic" else "resources/mast"
+    return SURVEY if SOURCE == "synthetic" else DOWNLOAD_DIR
 
 
 def galaxy_files(galaxy):
@@ -72,52 +90,90 @@ def galaxy_files_of(wildcards):
     return galaxy_files(wildcards.galaxy)
 
 
+def _galaxy_relpaths(files):
+    """The five mosaics and the catalog tables of one galaxy, relative to the data folder."""
+    return files.image_relpaths() + [p for pair in files.catalog_relpaths() for p in pair]
+
+
 def galaxy_inputs(wildcards):
-    """The five mosaics and the catalog tables of one galaxy."""
-    files = galaxy_files(wildcards.galaxy)
-    rel = files.image_relpaths() + [p for pair in files.catalog_relpaths() for p in pair]
-    return [f"{data_dir()}/{r}" for r in rel]
+    return [f"{data_dir()}/{r}" for r in _galaxy_relpaths(galaxy_files(wildcards.galaxy))]
 
 
 def synthetic_outputs():
     """Output patterns of rule synthetic_galaxy ({galaxy} left as a wildcard)."""
     files = GalaxyFiles.from_config("{galaxy}", None, config["data"]["layout"])
-    rel = files.image_relpaths() + [p for pair in files.catalog_relpaths() for p in pair]
-    return [f"{SURVEY}/{r}" for r in rel]
+    return [f"{SURVEY}/{r}" for r in _galaxy_relpaths(files)]
+
+
+# Downloads (data.source: phangs): the rules' patterns follow the configured MAST layout.
+def download_image_regex():
+    """The constraint of download_image's {image} wildcard (the configured image template)."""
+    return template_regex(GalaxyFiles.from_config("x", None, config["data"]["layout"]).layout["image"])
+
+
+def download_catalog_outputs():
+    """The obs and sed table of every catalog kind, {target} and {camera} left as wildcards."""
+    files = GalaxyFiles.from_config("{target}", {"catalog_camera": "{camera}"},
+                                    config["data"]["layout"])
+    return [f"{DOWNLOAD_DIR}/{r}" for pair in files.catalog_relpaths() for r in pair]
+
+
+def download_catalog_log():
+    """The log of download_catalogs, with the same wildcards as its outputs (Snakemake's rule)."""
+    names = dict.fromkeys(re.findall(r"\{(\w+)\}", download_catalog_outputs()[0]))
+    return "logs/download/catalogs_" + "_".join(f"{{{n}}}" for n in names) + ".log"
 
 
 def train_dir(setting_name, seed):
-    return _plan.run_dir(RESULTS, setting_name, seed)
+    return _grid.run_dir(RESULTS, setting_name, seed)
 
 
 def train_params(wildcards):
-    name = f"{wildcards.sample}/{wildcards.channels}/{wildcards.occlusion}/{wildcards.labels}"
+    name = _grid.setting_name(wildcards.sample, wildcards.channels, wildcards.occlusion,
+                              wildcards.labels)
     if name not in PLAN:
         raise WorkflowError(f"no case of the config trains the setting {name}")
     return _plan.job_params(PLAN[name])
+
+
+# The trainings' software: under --sdm conda their own env (envs/<training_env>.yaml), else the
+# Python that runs Snakemake (and every Slurm job, on a shared filesystem). Printed before the
+# plan, with the backend, precision and GPUs of the trainings, and a warning where they would stop.
+TRAIN_CONDA_ENV = f"envs/{config['training_env']}.yaml"
+if not (Path(workflow.basedir) / TRAIN_CONDA_ENV).is_file():
+    raise WorkflowError(f"config error: training_env {config['training_env']!r}: there is no "
+                        f"{TRAIN_CONDA_ENV}; choose one of envs/*.yaml")
+for _line in _device.plan_lines(
+    config["keras_backend"],
+    _plan.precisions(PLAN, SEEDS),
+    workflow.resource_settings.overwrite_resources.get("train", {}).get("gpu"),
+    conda_env=TRAIN_CONDA_ENV
+    if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
+    else None,
+    allow_cpu_fallback=config["allow_cpu_fallback"],
+):
+    print(_line, file=sys.stderr)
 
 
 def sample_range(wildcards):
     return dict(config["samples"][wildcards.sample])
 
 
-def all_metrics():
-    return [f"{train_dir(name, seed)}/metrics.json" for name in PLAN for seed in SEEDS]
+def all_runs(filename):
+    """``filename`` of every (setting, seed) run of the plan."""
+    return [f"{train_dir(name, seed)}/{filename}" for name in PLAN for seed in SEEDS]
 
 
 def null_files():
     return expand(f"{RESULTS}/null/{{sample}}.json", sample=_plan.null_samples(config))
 
 
+def figure_file(name, ext="png"):
+    return f"{RESULTS}/figures/{name}.{ext}"
+
+
 def final_outputs():
-    return [
-        f"{RESULTS}/tables/scatter.csv",
-        f"{RESULTS}/figures/scatter_vs_diameter.png",
-        f"{RESULTS}/figures/cases.png",
-        *report_outputs(),  # issue 4: every figure and table of the paper (defined at the end)
-        *survey_figures(),
-        f"{RESULTS}/summary.txt",
-    ]
+    return [*report_outputs(), *survey_figures(), *kept_models(), f"{RESULTS}/summary.txt"]
 
 
 def summary_figures():
@@ -129,8 +185,7 @@ def survey_figures():
     """Figures that show the simulated survey itself (synthetic data only)."""
     if SOURCE != "synthetic" or config["data"]["local_dir"]:
         return []
-    return [f"{RESULTS}/figures/survey_example_cutouts.png",
-            f"{RESULTS}/figures/survey_colour_colour.png"]
+    return [figure_file("survey_example_cutouts"), figure_file("survey_colour_colour")]
 
 
 def survey_catalogs():
@@ -142,62 +197,123 @@ def first_galaxy_images():
     return [f"{SURVEY}/{rel}" for rel in galaxy_files(GALAXIES[0]).image_relpaths()]
 
 
-# >>> figures and report (issue 4): inputs of the figure rules, the report's file list.
-SAMPLE_RANGES = {name: dict(r or {}) for name, r in config["samples"].items()}
-BAR_CHARTS = {chart["name"]: chart for chart in config["bar_charts"]}
-
-
-def all_predictions():
-    return [f"{train_dir(name, seed)}/predictions.csv" for name in PLAN for seed in SEEDS]
+# Figures and report: every figure of clusterage.figure_registry gets one plot rule.
+TABLES = {"scatter": f"{RESULTS}/tables/scatter.csv",
+          "per_seed": f"{RESULTS}/tables/scatter_per_seed.csv",
+          "groups": f"{RESULTS}/tables/scatter_by_group.csv",
+          "missing": f"{RESULTS}/tables/missing_runs.csv"}
 
 
 def fig2_runs():
     """Paper Fig. 2's models: per sample the unmasked five-filter model (else the unmasked
-    white-light one), first seed; samples without an unmasked model are left out."""
+    white-light one), first seed drawn, every seed's run for the spread (``seed_dirs``);
+    samples without an unmasked model are left out."""
     runs = []
     for sample in sorted(SAMPLES, key=lambda s: (s != "full", s)):
-        for channels in ("five_band", "white_light"):
-            name = f"{sample}/{channels}/none/true"
+        for channels in _grid.CHANNELS:
+            name = _grid.Setting(channels, sample).name
             if name in PLAN:
                 runs.append({"sample": sample, "setting": name, "seed": SEEDS[0],
-                             "dir": train_dir(name, SEEDS[0])})
+                             "dir": train_dir(name, SEEDS[0]),
+                             "seed_dirs": [{"seed": seed, "dir": train_dir(name, seed)}
+                                           for seed in SEEDS]})
                 break
     return runs
-
-
-def fig2_inputs():
-    """The drawn model of each Fig. 2 column, and every seed of its setting (the spread)."""
-    runs = fig2_runs()
-    every = [train_dir(r["setting"], seed) for r in runs for seed in SEEDS]
-    return {"predictions": [f"{r['dir']}/predictions.csv" for r in runs],
-            "history": [f"{r['dir']}/history.csv" for r in runs],
-            "seed_predictions": [f"{d}/predictions.csv" for d in every],
-            "seed_history": [f"{d}/history.csv" for d in every]}
 
 
 def bar_chart_of(wildcards):
     return BAR_CHARTS[wildcards.chart]
 
 
-def figure_names():
-    return ["scatter_vs_diameter", "cases", "fig2_predictions", "fig3_inner_masks",
-            *BAR_CHARTS, "fig6_age_distributions", "fig7_distance_subsamples", "fig8_outer_masks"]
+def figure_inputs(figure):
+    """What a figure is drawn from, as the plot rule's named inputs."""
+    if figure.needs == "runs":
+        every = [s["dir"] for r in fig2_runs() for s in r["seed_dirs"]]
+        return {"predictions": [f"{r['dir']}/predictions.csv" for r in fig2_runs()],
+                "history": [f"{r['dir']}/history.csv" for r in fig2_runs()],
+                "seed_predictions": [f"{d}/predictions.csv" for d in every],
+                "seed_history": [f"{d}/history.csv" for d in every]}
+    if figure.needs == "clusters":
+        return {"clusters": DATASET}
+    return {figure.needs: TABLES[figure.needs]}
+
+
+def figure_params(figure):
+    extra = {"runs": {"runs": fig2_runs()}, "clusters": {"subsamples": config["subsamples"]}}
+    params = {"figure": figure.rule, "sample_ranges": SAMPLE_RANGES, **extra.get(figure.needs, {})}
+    if figure.name == CHART:
+        params["chart"] = bar_chart_of
+    return params
+
+
+def figure_constraints(figure):
+    return {"chart": "|".join(BAR_CHARTS) or "^$"} if figure.name == CHART else {}
+
+
+def figure_outputs(figure):
+    """PNG for the report (with caption), PDF beside it for the paper."""
+    return {"png": report(figure_file(figure.name), caption=f"../report/{figure.caption}.rst",
+                          category=figure.category),
+            "pdf": figure_file(figure.name, "pdf")}
+
+
+def figure_log(figure):
+    if figure.name == CHART:
+        return f"{RESULTS}/logs/{figure.rule}/{figure.name}.log"
+    return f"{RESULTS}/logs/{figure.rule}.log"
 
 
 def report_outputs():
     """Every table and figure (PNG and PDF) the report shows."""
-    tables = [f"{RESULTS}/tables/{t}.csv" for t in ("scatter", "scatter_per_seed",
-                                                     "scatter_by_group", "missing_runs")]
-    figures = [f"{RESULTS}/figures/{n}.{ext}" for n in figure_names() for ext in ("png", "pdf")]
-    return tables + figures
-# <<< figures and report
+    figures = [figure_file(name, ext) for name, _, _ in figure_files(config["bar_charts"])
+               for ext in ("png", "pdf")]
+    return list(TABLES.values()) + figures
 
 
-def figure_outputs(name, caption, category="Figures"):
-    """PNG for the report (with caption), PDF beside it for the paper."""
-    return {"png": report(f"{RESULTS}/figures/{name}.png", caption=f"../report/{caption}.rst",
-                          category=category),
-            "pdf": f"{RESULTS}/figures/{name}.pdf"}
+# What the training jobs read and what the finished runs keep (clusterage.views, clusterage.keep).
+WHITE_LIGHT = f"{RESULTS}/dataset/white_light.h5"
+KEEP_MODEL_LOG = f"{RESULTS}/logs/keep_model/{_grid.SETTING}/seed{{seed}}.log"
+
+
+def train_dataset(wildcards):
+    """A white_light training reads the one-channel view of the dataset, five_band the dataset."""
+    return WHITE_LIGHT if wildcards.channels == "white_light" else DATASET
+
+
+def kept_models():
+    """Weights files of the runs the config keeps (keep_models); a later step that loads a model
+    lists its run's model.weights.h5 as an input, and so keeps it too."""
+    return [f"{train_dir(name, seed)}/{_keep.MODEL_FILE}"
+            for name in _keep.kept_settings(config) for seed in SEEDS]
+
+
+def slurm_onstart():
+    """Under the Slurm executor, before the first submission: see a job cancelled by a user
+    (sacct: CANCELLED by <uid>) as failed, and check the training's request against the cluster
+    (clusterage.slurm_states, clusterage.slurm_preflight)."""
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.name != "slurm":
+        return
+    from clusterage import slurm_preflight, slurm_states
+
+    slurm_states.install()
+    train = next((j for j in workflow.dag.needrun_jobs() if j.rule.name == "train"), None)
+    if train is None:
+        return
+    settings = workflow.resource_settings
+    resources = {k: v for k, v in train.resources.items() if not k.startswith("_")}
+    origins = slurm_preflight.origins_of(
+        settings.overwrite_resources.get("train", {}), settings.default_resources or {},
+        "train" in settings.overwrite_threads)
+    try:
+        passed = slurm_preflight.check(resources, train.threads, origins)
+    except slurm_preflight.PreflightError as exc:
+        raise WorkflowError(slurm_preflight.message(exc)) from None
+    logger.info(f"Slurm preflight: {passed}")
+
+
+onstart:
+    slurm_onstart()
 
 
 onsuccess:

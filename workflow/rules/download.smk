@@ -1,9 +1,7 @@
 # Downloads of the real PHANGS-HST files from MAST (data.source: phangs). Outputs mirror MAST's
-# hlsps/ tree under resources/mast, so the ingest reads downloads and a user's own copy
-# (data.local_dir) alike. Both run where Snakemake is started: compute nodes may lack internet.
-# Included by common.smk; the paths and URL templates come from data.layout (clusterage.mast).
-
-import clusterage.download as _download
+# hlsps/ tree under data.download.dir (DOWNLOAD_DIR), so the ingest reads downloads and a user's
+# own copy (data.local_dir) alike. Both run where Snakemake is started: compute nodes may lack
+# internet. The paths and URL templates come from data.layout (clusterage.mast), via common.smk.
 
 
 localrules:
@@ -13,9 +11,9 @@ localrules:
 
 rule download_image:
     output:
-        f"{_download.DOWNLOAD_DIR}/{{image}}",
+        f"{DOWNLOAD_DIR}/{{image}}",
     wildcard_constraints:
-        image=_download.image_wildcard_regex(config),
+        image=download_image_regex(),
     conda:
         "../../envs/clusterage.yaml"
     log:
@@ -26,13 +24,13 @@ rule download_image:
 
 rule download_catalogs:
     output:
-        _download.catalog_outputs(config),
+        download_catalog_outputs(),
     wildcard_constraints:
         target="[^/]+",
         camera="[^/]+",
     conda:
         "../../envs/clusterage.yaml"
     log:
-        _download.catalog_log(config),
+        download_catalog_log(),
     script:
         "../scripts/download_catalogs.py"

@@ -4,6 +4,7 @@
 localrules:
     cutouts,
     pack_dataset,
+    white_light_view,
 
 
 rule cutouts:
@@ -39,3 +40,16 @@ rule pack_dataset:
         f"{RESULTS}/logs/pack_dataset.log",
     script:
         "../scripts/pack_dataset.py"
+
+
+rule white_light_view:
+    input:
+        DATASET,
+    output:
+        WHITE_LIGHT,
+    conda:
+        "../../envs/clusterage.yaml"
+    log:
+        f"{RESULTS}/logs/white_light_view.log",
+    script:
+        "../scripts/white_light_view.py"

@@ -27,9 +27,9 @@ rule plot_survey:
         images=first_galaxy_images(),
         catalogs=survey_catalogs(),
     output:
-        cutouts=report(f"{RESULTS}/figures/survey_example_cutouts.png",
+        cutouts=report(figure_file("survey_example_cutouts"),
                        caption="../report/survey_example_cutouts.rst", category="Synthetic survey"),
-        colours=report(f"{RESULTS}/figures/survey_colour_colour.png",
+        colours=report(figure_file("survey_colour_colour"),
                        caption="../report/survey_colour_colour.rst", category="Synthetic survey"),
     params:
         galaxy=GALAXIES[0],

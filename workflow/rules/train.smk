@@ -1,18 +1,19 @@
 # One training job per (setting, seed): the rule a Slurm profile sends to GPU nodes. Cluster
-# resources (partition, account, GPUs, runtime) are set in profiles/slurm/, not here.
-
-RUN = f"{RESULTS}/train/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/seed{{seed}}"
+# resources (partition, account, GPUs, runtime) are set in profiles/slurm/, not here. The run
+# layout (TRAIN_RUN and the paths beside it) comes from clusterage.grid.
 
 
 localrules:
     null_predictor,
+    keep_model,
 
 
 rule null_predictor:
     input:
         DATASET,
     output:
-        f"{RESULTS}/null/{{sample}}.json",
+        scores=f"{RESULTS}/null/{{sample}}.json",
+        overlap=f"{RESULTS}/null/{{sample}}_overlap.csv",
     params:
         sample_range=sample_range,
         split=config["split"],
@@ -26,23 +27,38 @@ rule null_predictor:
 
 rule train:
     input:
-        DATASET,
+        train_dataset,
     output:
-        metrics=f"{RUN}/metrics.json",
-        predictions=f"{RUN}/predictions.csv",
-        history=f"{RUN}/history.csv",
-        metadata=f"{RUN}/metadata.json",
-        model=f"{RUN}/model.keras",
+        metrics=f"{TRAIN_RUN}/metrics.json",
+        predictions=f"{TRAIN_RUN}/predictions.csv",
+        history=f"{TRAIN_RUN}/history.csv",
+        metadata=f"{TRAIN_RUN}/metadata.json",
+        # Deleted as soon as no job needs it: rule keep_model keeps the weights that rule all
+        # (keep_models) or a later step asks for.
+        weights=temp(f"{TRAIN_RUN}/trained.weights.h5"),
     params:
         job=train_params,
         split=config["split"],
-        checkpoint=f"{RESULTS}/checkpoints/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/seed{{seed}}",
+        checkpoint=TRAIN_CHECKPOINT,
     conda:
-        "../../envs/clusterage.yaml"
+        f"../../{TRAIN_CONDA_ENV}"
     log:
-        f"{RESULTS}/logs/train/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/seed{{seed}}.log",
+        TRAIN_LOG,
     benchmark:
-        f"{RESULTS}/benchmarks/train/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/seed{{seed}}.tsv"
+        TRAIN_BENCHMARK
     threads: 1
     script:
         "../scripts/train.py"
+
+
+rule keep_model:
+    input:
+        f"{TRAIN_RUN}/trained.weights.h5",
+    output:
+        f"{TRAIN_RUN}/model.weights.h5",
+    conda:
+        "../../envs/clusterage.yaml"
+    log:
+        KEEP_MODEL_LOG,
+    script:
+        "../scripts/keep_model.py"

@@ -5,4 +5,5 @@ import sys
 from clusterage.download import download_catalogs_job
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (set by Snakemake)
-download_catalogs_job(snakemake.config, snakemake.wildcards.target, list(snakemake.output))  # noqa: F821
+download_catalogs_job(snakemake.config, snakemake.wildcards.target, list(snakemake.output),  # noqa: F821
+                      snakemake.config["data"]["download"]["dir"])  # noqa: F821

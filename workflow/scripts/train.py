@@ -4,15 +4,6 @@ import os
 from clusterage.logs import to_file
 
 to_file(snakemake.log[0])
-# Test hook (tests/test_slurm.py): fail this job once, to prove that Slurm jobs are retried. The
-# marker is removed by the first job that sees it, so exactly one attempt fails.
-if marker := os.environ.get("CLUSTERAGE_FAIL_ONCE"):
-    try:
-        os.remove(marker)
-    except FileNotFoundError:
-        pass
-    else:
-        raise SystemExit(f"CLUSTERAGE_FAIL_ONCE: removed {marker} and failed this attempt on purpose")
 # One job per core: keep each job's math libraries to the threads Snakemake gave it.
 for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ[var] = str(snakemake.threads)
@@ -22,19 +13,31 @@ if backend := snakemake.config.get("keras_backend"):
 
 from pathlib import Path  # noqa: E402
 
-from clusterage.training import Hyper, Setting, train  # noqa: E402
+from clusterage.grid import Hyper, Setting, SplitSpec  # noqa: E402
+from clusterage.runlock import RunLock, file_identity, fingerprint  # noqa: E402
+from clusterage.training import train  # noqa: E402
 
 job = snakemake.params.job
-train(
-    snakemake.input[0],
-    Path(snakemake.output.metrics).parent,
-    Setting(**job["setting"]),
-    seed=int(snakemake.wildcards.seed),
-    sample_range=job["sample_range"],
-    hyper=Hyper.from_config(job["hyper"]),
-    split_seed=snakemake.params.split["seed"],
-    fractions=snakemake.params.split["fractions"],
-    checkpoint_dir=snakemake.params.checkpoint,
-    # Read from the config, not params: changing how often state is saved retrains nothing.
-    checkpoint_interval_s=snakemake.config.get("checkpoint_interval_s", 60),
-)
+# One job trains a run at a time. A duplicate (submitted again after the Snakemake process died
+# while its Slurm jobs went on) waits for the first and reuses its outputs (clusterage.runlock).
+work = fingerprint(job, snakemake.params.split, dict(snakemake.wildcards.items()),
+                   file_identity(snakemake.input[0]))
+with RunLock(f"{snakemake.params.checkpoint}.run", snakemake.output, fingerprint=work,
+             log_file=snakemake.log[0]) as lock:
+    if lock.finished_by is None:
+        train(
+            snakemake.input[0],  # the packed dataset, or its white-light view for white_light
+            Path(snakemake.output.metrics).parent,
+            Setting(**job["setting"]),
+            seed=int(snakemake.wildcards.seed),
+            sample_range=job["sample_range"],
+            hyper=Hyper.from_config(job["hyper"]),
+            split=SplitSpec.from_config(snakemake.params.split),
+            checkpoint_dir=snakemake.params.checkpoint,
+            weights_path=snakemake.output.weights,
+            # From the config, not params: changing how often state is saved retrains nothing.
+            checkpoint_interval_s=snakemake.config.get("checkpoint_interval_s", 60),
+            # A job given a GPU its backend cannot see stops at once, unless the config allows it.
+            gpu_resource=snakemake.resources.get("gpu", 0),
+            allow_cpu_fallback=snakemake.config.get("allow_cpu_fallback", False),
+        )

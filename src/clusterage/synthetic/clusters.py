@@ -6,43 +6,28 @@ These are properties of the cluster itself, so they always follow its own age, w
 
 from __future__ import annotations
 
-import functools
-from importlib import resources
-
 import numpy as np
 import pandas as pd
 
 from . import ssp
 
 
-def reference_log_ages(reference_label: str | None) -> np.ndarray:
-    """The real labels of one galaxy (phangs_reference_ages.csv, in file order); None: all."""
-    t = _reference_table()
-    if reference_label is None:
-        return t["log_age"].to_numpy(float)
-    ages = t.loc[t["galaxy"] == reference_label, "log_age"].to_numpy(float)
-    if ages.size == 0:
-        raise ValueError(f"phangs_reference_ages.csv: no clusters for galaxy {reference_label!r}")
-    return ages
+def draw_reference_rows(rng, n_reference: int, n: int) -> np.ndarray:
+    """n positions in a galaxy's reference labels: without replacement while they last (scale
+    <= 1 keeps the real distribution exactly at scale 1), then with replacement."""
+    k = min(n, n_reference)
+    rows = rng.permutation(n_reference)[:k]
+    if n > k:
+        rows = np.concatenate([rows, rng.integers(0, n_reference, n - k)])
+    return rows
 
 
-@functools.cache
-def _reference_table() -> pd.DataFrame:
-    with (resources.files("clusterage") / "data" / "phangs_reference_ages.csv").open() as fh:
-        return pd.read_csv(fh)
-
-
-def draw_log_ages(rng, reference: np.ndarray, n: int, p: dict) -> np.ndarray:
-    """n ages: the real labels without replacement while they last (scale <= 1 keeps the real
-    distribution exactly at scale 1), then with replacement; or flat in log age."""
+def draw_log_ages(rng, reference_ages: np.ndarray, n: int, p: dict) -> np.ndarray:
+    """n ages: reference labels (draw_reference_rows), or flat in log age."""
     if p["age_distribution"] == "flat":
         lo, hi = p["flat_log_age_range"]
         return rng.uniform(lo, hi, n)
-    k = min(n, reference.size)
-    ages = reference[rng.permutation(reference.size)[:k]]
-    if n > k:
-        ages = np.concatenate([ages, rng.choice(reference, n - k)])
-    return ages
+    return reference_ages[draw_reference_rows(rng, reference_ages.size, n)]
 
 
 def bin_index(age_myr: np.ndarray, edges) -> np.ndarray:

@@ -17,6 +17,7 @@ DEFAULTS: dict = {
     "env_donor_pool": "survey",        # whose environments clusters borrow (env_strength < 1)
     "age_distribution": "reference",   # "reference" (real per-galaxy labels) or "flat" in log age
     "flat_log_age_range": [6.0, 10.1],
+    "cluster_ids": "position",         # "position" (1..n by position) or "reference" (real ids)
     # --- cluster population (Turner et al. 2021; Brown & Gnedin 2021) ---
     "mass_range": [1.0e3, 1.0e6],
     "mass_slope": -2.0,                # dN/dM ~ M^slope
@@ -93,6 +94,7 @@ DEFAULTS: dict = {
 _ENUMS = {
     "env_donor_pool": ("survey", "galaxy"),
     "age_distribution": ("reference", "flat"),
+    "cluster_ids": ("position", "reference"),
     "extinction_law": ("CCM89", "O94", "F99", "G23"),
     "sky_level": ("low", "avg", "high"),
     "nebular_logU": (-3.0, -2.5, -2.0),

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from .. import galaxies
+from .. import galaxies, reference
 from ..atomic import atomic_path
 from . import catalog, clusters, environment, layout, render, ssp
 from .params import resolve
@@ -35,9 +35,19 @@ def simulate(target: str, params: dict | None = None) -> dict:
     pcpp = galaxies.pc_per_pixel(info.distance_mpc)
     r_age, r_pop, r_env, r_lay, r_sur, r_cat, r_img, r_id, r_pool = _rngs(p["seed"], target, 9)
 
-    ref = clusters.reference_log_ages(info.reference_label)
+    ref = reference.log_ages(target)
     n = max(1, int(round(p["scale"] * ref.size)))
-    log_age = clusters.draw_log_ages(r_age, ref, n, p)
+    if p["cluster_ids"] == "reference" and (p["age_distribution"] != "reference" or n > ref.size):
+        raise ValueError(
+            "synthetic.cluster_ids 'reference' needs age_distribution 'reference' and scale <= 1 "
+            f"(one real cluster per simulated one); got {p['age_distribution']!r}, scale {p['scale']}"
+        )
+    if p["age_distribution"] == "flat":
+        ref_rows = None
+        log_age = clusters.draw_log_ages(r_age, ref, n, p)
+    else:
+        ref_rows = clusters.draw_reference_rows(r_age, ref.size, n)
+        log_age = ref[ref_rows]
     pop = clusters.make_population(r_pop, log_age, info.distance_mpc, p)
     donors = environment.choose_donors(r_env, pop, _donor_pool(r_pool, pop, info, p), p)
     lay = layout.place(r_lay, donors["env_age_myr"].to_numpy(), p["neighbour_radius_pc"] / pcpp, p)
@@ -61,11 +71,14 @@ def simulate(target: str, params: dict | None = None) -> dict:
     order = np.lexsort((np.rint(lay.x), np.rint(lay.y)))
     ids = np.empty(n, np.int64)
     ids[order] = np.arange(1, n + 1)
-    truth["cluster_id"] = ids
     cand = np.sort(r_id.choice(np.arange(1, 4 * n + 10), n, replace=False))
     alls = np.sort(r_id.choice(np.arange(1, 40 * n + 100), n, replace=False))
     truth["candidate_id"] = cand[ids - 1]
     truth["allsources_id"] = alls[ids - 1]
+    if p["cluster_ids"] == "reference":
+        # Each cluster carries the id of the real cluster whose age it drew.
+        ids = reference.cluster_ids(target)[ref_rows]
+    truth["cluster_id"] = ids
 
     # RSGs sit inside their cluster; their light is part of the cluster's measured light.
     cl_flux = ssp.count_rate(pop[[f"m_ab_{f}" for f in ssp.FILTERS]].to_numpy())
@@ -93,7 +106,7 @@ def _donor_pool(rng, pop: pd.DataFrame, info, p: dict) -> pd.DataFrame:
     n = len(pop)
     if p["env_donor_pool"] == "galaxy" or p["env_strength"] >= 1.0:
         return pop.iloc[rng.permutation(n)].reset_index(drop=True)
-    ages = clusters.draw_log_ages(rng, clusters.reference_log_ages(None), n, p)
+    ages = clusters.draw_log_ages(rng, reference.log_ages(None), n, p)
     return clusters.make_population(rng, ages, info.distance_mpc, p)
 
 

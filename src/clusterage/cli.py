@@ -1,0 +1,143 @@
+"""The ``clusterage`` command: look at a sweep before running it, and at a packed dataset.
+
+    clusterage plan [--profile DIR] [--configfile FILE ...] [--dataset FILE] [--jobs N]
+    clusterage inspect FILE.h5
+
+Run from the workflow's folder (the clone), as Snakemake is: the config is config/config.yaml
+with each --configfile laid over it key by key, then a profile's own ``config:`` (as Snakemake
+does with ``--profile``), validated and completed with the schema's defaults exactly as the
+workflow does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import yaml
+
+from . import footprint, plan
+
+DEFAULT_CONFIG = "config/config.yaml"
+SCHEMA = "workflow/schemas/config.schema.yaml"
+
+
+def _merge(base: dict, over: dict) -> dict:
+    """Snakemake's --configfile semantics: nested mappings merge, anything else is replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _resolve(directory: Path, path) -> Path:
+    path = Path(path)
+    return path if path.is_absolute() or path.exists() else directory / path
+
+
+def load_profile(directory: Path, profile: str | None) -> dict:
+    """A Snakemake profile's settings (its config.yaml); {} without a profile."""
+    if not profile:
+        return {}
+    path = _resolve(directory, profile) / "config.yaml"
+    if not path.exists():
+        raise SystemExit(f"clusterage: profile file {path} not found")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def load_config(directory: Path, configfiles: list[str], profile: dict | None = None) -> dict:
+    config: dict = {}
+    for path in [directory / DEFAULT_CONFIG, *configfiles]:
+        path = _resolve(directory, path)
+        if not path.exists():
+            raise SystemExit(f"clusterage: config file {path} not found")
+        config = _merge(config, yaml.safe_load(path.read_text()) or {})
+    config = _merge(config, (profile or {}).get("config") or {})
+    schema = directory / SCHEMA
+    if not schema.exists():
+        raise SystemExit(f"clusterage: {schema} not found; run from the workflow's folder or give --directory")
+    from snakemake.utils import validate  # the workflow's own validation, defaults included
+
+    try:
+        validate(config, str(schema))
+    except Exception as exc:  # snakemake's WorkflowError, naming the key
+        raise SystemExit(f"clusterage: config error: {exc}") from None
+    return config
+
+
+def cmd_plan(args) -> int:
+    directory = Path(args.directory)
+    profile = load_profile(directory, args.profile)
+    config = load_config(directory, args.configfile, profile)
+    try:
+        plan.build(config)
+    except plan.ConfigError as exc:
+        raise SystemExit(f"clusterage: config error: {exc}") from None
+    dataset = Path(args.dataset) if args.dataset else directory / config["results"] / "dataset" / "cutouts.h5"
+    if args.dataset and not dataset.exists():
+        raise SystemExit(f"clusterage: dataset {dataset} not found")
+    clusters = (footprint.clusters_from_dataset(dataset) if dataset.exists()
+                else footprint.clusters_from_config(config))
+    fp = footprint.estimate(config, clusters)
+    files = " + ".join([DEFAULT_CONFIG, *args.configfile]
+                       + ([f"the config of {args.profile}"] if profile.get("config") else []))
+    print(f"sweep of {files}")
+    print(footprint.report(fp, args.jobs or int(profile.get("jobs", 50))))
+    return 0
+
+
+def cmd_inspect(args) -> int:
+    import h5py
+
+    from .dataset import read_clusters
+
+    path = Path(args.file)
+    if not path.exists():
+        raise SystemExit(f"clusterage: {path} not found")
+    try:
+        clusters = read_clusters(path)
+        with h5py.File(path, "r") as f:
+            shape, dtype = f["images"].shape, f["images"].dtype
+            attrs = dict(f.attrs)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"clusterage: {exc}") from None
+    age = clusters["log_age"]
+    print(f"{path}: {footprint.human(path.stat().st_size)}")
+    print(f"  images: {shape[0]} x {shape[1]} x {shape[2]} x {shape[3]} {dtype}"
+          f" ({attrs.get('view') or 'the five filters ' + ', '.join(attrs.get('bands', []))})")
+    print(f"  per cluster: {footprint.human(int(dtype.itemsize) * shape[1] * shape[2] * shape[3])}")
+    print(f"  data source: {attrs.get('data_source')}; {attrs.get('software_version')}")
+    print(f"  content sha256: {attrs.get('content_sha256')}")
+    print(f"  log age: {age.min():.2f} .. {age.max():.2f} (median {age.median():.2f})")
+    print("  clusters per galaxy:")
+    for galaxy, n in clusters["galaxy"].value_counts().sort_index().items():
+        print(f"    {galaxy:<10} {n:>6}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="clusterage", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("plan", help="trainings, disk, data read per job and GPU time of a sweep")
+    p.add_argument("--configfile", nargs="+", default=[], metavar="FILE",
+                   help="config files laid over config/config.yaml, as for snakemake")
+    p.add_argument("--dataset", help="packed dataset to count clusters in "
+                   "(default: <results>/dataset/cutouts.h5 when it exists, else an estimate)")
+    p.add_argument("--profile", metavar="DIR",
+                   help="a Snakemake profile (e.g. profiles/slurm): its config: is laid over the "
+                   "config files and its jobs: is the default of --jobs")
+    p.add_argument("--jobs", type=int,
+                   help="training jobs running at once, for the transient disk (default: the "
+                   "profile's jobs, else 50)")
+    p.add_argument("--directory", default=".", help="the workflow's folder (default: here)")
+    p.set_defaults(func=cmd_plan)
+    p = sub.add_parser("inspect", help="summary of a packed dataset or a view of it")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_inspect)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The experiment grid's vocabulary: what a model is shown, how it is trained, where its run lives.
+
+A leaf module (standard library only): Snakemake imports it to build the job graph, the training
+job to name its inputs, the aggregation to find the runs. The run layout is spelled here once:
+
+    <results>/train/<sample>/<channels>/<occlusion>/<labels>/seed<k>
+
+and the Snakemake patterns (outputs, checkpoints, logs, benchmarks, wildcard constraints) are
+built from the same pieces.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+CHANNELS = ("five_band", "white_light")
+MASKS = ("none", "inner", "outer")
+LABELS = ("true", "shuffled")  # the labels of a model trained on true or on permuted ages
+UNITS = ("px", "pc")  # a mask diameter in pixels, or in parsecs at each cluster's galaxy
+
+# A setting's name, and the part of every run path below the stage folder.
+SETTING = "{sample}/{channels}/{occlusion}/{labels}"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """What the CNN is shown: the identity of a trained model, shared across figures."""
+
+    channels: str
+    sample: str
+    mask: str = "none"
+    diameter: int = 0
+    shuffled_labels: bool = False
+    unit: str = "px"
+
+    def __post_init__(self):
+        if self.channels not in CHANNELS:
+            raise ValueError(f"unknown channels {self.channels!r}")
+        if self.mask not in MASKS:
+            raise ValueError(f"unknown mask {self.mask!r}")
+        if self.unit not in UNITS:
+            raise ValueError(f"unknown diameter unit {self.unit!r}; expected one of {UNITS}")
+        if self.mask == "none" or self.diameter == 0:
+            object.__setattr__(self, "unit", "px")  # no mask: one model, whatever the unit
+
+    @property
+    def occlusion(self) -> str:
+        """'none' for an unmasked model (D = 0 is the same model for inner and outer sweeps);
+        'inner24' for 24 pixels, 'inner24pc' for 24 parsecs."""
+        if self.mask == "none" or self.diameter == 0:
+            return "none"
+        return f"{self.mask}{self.diameter}{'pc' if self.unit == 'pc' else ''}"
+
+    @property
+    def labels(self) -> str:
+        return LABELS[1] if self.shuffled_labels else LABELS[0]
+
+    @property
+    def name(self) -> str:
+        return SETTING.format(sample=self.sample, channels=self.channels,
+                              occlusion=self.occlusion, labels=self.labels)
+
+
+@dataclass
+class Hyper:
+    """Training hyper-parameters; defaults are the paper's (Table 2, Sect. 3.1)."""
+
+    conv_filters: tuple = (128, 256, 512)
+    dense_units: tuple = (512, 256, 128)
+    learning_rate: float = 1e-6
+    batch_size: int = 32
+    epochs: int = 200
+    patience: int = 30
+    rotations: int = 4
+    flips: bool = False
+    normalisation: str = "instance"
+    precision: str = "float32"
+
+    @classmethod
+    def from_config(cls, cfg: dict) -> "Hyper":
+        known = set(cls.__dataclass_fields__)
+        unknown = set(cfg) - known
+        if unknown:
+            raise ValueError(f"unknown training key(s) {sorted(unknown)}; known: {sorted(known)}")
+        cfg = dict(cfg)
+        for key in ("conv_filters", "dense_units"):
+            if key in cfg:
+                cfg[key] = tuple(cfg[key])
+        return cls(**cfg)
+
+
+SPLIT_ORDERS = ("catalog", "paper")
+SPLIT_UNLISTED = ("append", "stop")
+SPLIT_GROUPS = ("none", "overlap", "galaxy")
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    """How clusters are split (config key ``split``; descriptions in the config schema;
+    ``splits.split_rows`` applies it). Without a config: the plain seeded shuffle of the
+    dataset's rows."""
+
+    seed: int = 42
+    fractions: tuple = (0.70, 0.15, 0.15)
+    order: str = "catalog"
+    unlisted: str = "append"
+    group: str = "none"
+    test_galaxies: tuple = ()
+
+    def __post_init__(self):
+        f = self.fractions
+        if len(f) != 3 or any(v <= 0 for v in f) or abs(sum(f) - 1.0) > 1e-9:
+            raise ValueError(f"split.fractions must be three positive numbers summing to 1, "
+                             f"got {list(f)}")
+        for key, value, allowed in (("order", self.order, SPLIT_ORDERS),
+                                    ("unlisted", self.unlisted, SPLIT_UNLISTED),
+                                    ("group", self.group, SPLIT_GROUPS)):
+            if value not in allowed:
+                raise ValueError(f"split.{key} must be one of {list(allowed)}, got {value!r}")
+        if self.group == "galaxy" and not self.test_galaxies:
+            raise ValueError("split.group 'galaxy' needs split.test_galaxies: the galaxies held "
+                             "out for test")
+
+    @classmethod
+    def from_config(cls, cfg: dict | None) -> "SplitSpec":
+        cfg = dict(cfg or {})
+        unknown = set(cfg) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"unknown split key(s) {sorted(unknown)}")
+        for key in ("fractions", "test_galaxies"):
+            if key in cfg:
+                cfg[key] = tuple(cfg[key])
+        return cls(**cfg)
+
+    def with_group(self, group: str) -> "SplitSpec":
+        return replace(self, group=group)
+
+    def as_dict(self) -> dict:
+        return {"seed": self.seed, "fractions": list(self.fractions), "order": self.order,
+                "unlisted": self.unlisted, "group": self.group,
+                "test_galaxies": list(self.test_galaxies)}
+
+
+# --------------------------------------------------------------------------------------------
+# Run layout
+# --------------------------------------------------------------------------------------------
+
+def setting_name(sample: str, channels: str, occlusion: str, labels: str) -> str:
+    """A setting's name from its path parts (e.g. Snakemake's wildcards)."""
+    return SETTING.format(sample=sample, channels=channels, occlusion=occlusion, labels=labels)
+
+
+def _run(setting: str, seed) -> str:
+    return f"{setting}/seed{seed}"
+
+
+def run_dir(results: str, setting: str, seed) -> str:
+    """The folder of one (setting, seed) run: metrics, predictions, history, metadata, model."""
+    return f"{results}/train/{_run(setting, seed)}"
+
+
+def checkpoint_dir(results: str, setting: str, seed) -> str:
+    """Where a running job keeps its resumable state; removed when the run finishes."""
+    return f"{results}/checkpoints/{_run(setting, seed)}"
+
+
+def train_log(results: str, setting: str, seed) -> str:
+    return f"{results}/logs/train/{_run(setting, seed)}.log"
+
+
+def train_benchmark(results: str, setting: str, seed) -> str:
+    return f"{results}/benchmarks/train/{_run(setting, seed)}.tsv"
+
+
+# Snakemake's view of the same paths: the setting's parts and the seed are wildcards.
+RUN_WILDCARDS = (SETTING, "{seed}")
+
+
+def wildcard_constraints() -> dict[str, str]:
+    """Regexes of the run wildcards, from the names the package knows."""
+    masked = "|".join(rf"{m}\d+(?:pc)?" for m in MASKS if m != "none")
+    return {
+        "sample": "[A-Za-z0-9_]+",
+        "channels": "|".join(CHANNELS),
+        "occlusion": f"none|{masked}",
+        "labels": "|".join(LABELS),
+        "seed": r"\d+",
+    }

@@ -1,0 +1,128 @@
+"""The footprint a user sees before a sweep: trainings, disk, data read per job, GPU time."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clusterage import cli, footprint, keep, plan
+from conftest import REPO
+from test_training import make_dataset
+
+CLUSTERAGE = str(Path(sys.executable).with_name("clusterage"))
+GB = 1e9
+
+
+def paper_config(*extra):
+    return cli.load_config(REPO, ["config/paper.yaml", "config/phangs.yaml", *extra])
+
+
+@pytest.mark.parametrize("shape, conv, dense", [
+    ((112, 112, 5), (128, 256, 512), (512, 256, 128)),   # the paper's CNN: 39.4 M parameters
+    ((112, 112, 1), (32, 64, 128), (128, 64, 32)),       # the demo's, white light
+    ((32, 32, 5), (4, 4, 4), (8,)),
+])
+def test_parameters_and_flops_are_those_of_the_built_model(shape, conv, dense):
+    from clusterage.model import build_cnn, forward_flops
+
+    model = build_cnn(shape, conv_filters=conv, dense_units=dense)
+    assert footprint.parameter_count(shape, conv, dense) == model.count_params()
+    assert footprint.forward_flops(shape, conv, dense) == forward_flops(model)
+
+
+def test_a_kept_weights_file_is_the_size_the_plan_says(tmp_path):
+    from clusterage.model import build_cnn, save_weights_only
+
+    model = build_cnn((112, 112, 5), conv_filters=(32, 64, 128), dense_units=(128, 64, 32))
+    model.optimizer.build(model.trainable_variables)  # as after training: Adam's moments exist
+    save_weights_only(model, tmp_path / "m.weights.h5")
+    size = (tmp_path / "m.weights.h5").stat().st_size
+    assert size == pytest.approx(footprint.weights_file_bytes(model.count_params()), rel=0.01)
+
+
+def test_the_paper_grid_on_the_real_survey_fits_well_under_100_gb_by_default():
+    config = paper_config()
+    fp = footprint.estimate(config, footprint.clusters_from_config(config))
+    assert fp.trainings == 1625 and len(fp.clusters.log_age) == 8651
+    assert fp.kept_runs == 0 and fp.kept_model_bytes == 0
+    assert fp.total_bytes < 10 * GB
+    # Every run keeping model.keras with Adam: ~770 GB; its weights only: ~256 GB.
+    assert 760 * GB < fp.full_save_bytes < 780 * GB
+    assert 250 * GB < fp.all_weights_bytes < 260 * GB
+    # A five_band job reads its sample's five filters; a white_light job one channel.
+    reads = {(ch, sample): nbytes for ch, sample, _, nbytes, _ in fp.reads}
+    assert reads[("five_band", "full")] == 8651 * 112 * 112 * 5 * 4
+    assert reads[("white_light", "full")] == reads[("five_band", "full")] / 5
+    assert reads[("white_light", "no_extremes")] < reads[("white_light", "full")]
+    # GPU time, every run to 200 epochs: at most the measured 617 GPU-s (float32) per training.
+    assert 100 * 3600 < fp.gpu_seconds < 1625 * 617
+
+
+def test_keep_models_per_case_overrides_the_default_and_shared_settings_are_kept_once():
+    config = yaml.safe_load((REPO / "config" / "config.yaml").read_text())
+    config["cases"] = [
+        {"name": "inner", "channels": "white_light", "sample": "full", "mask": "inner",
+         "diameters": [0, 12], "keep_models": "weights"},
+        {"name": "outer", "channels": "white_light", "sample": "full", "mask": "outer",
+         "diameters": [0, 12]},
+    ]
+    assert keep.kept_settings(config) == ["full/white_light/inner12/true", "full/white_light/none/true"]
+    config["keep_models"] = "weights"
+    assert len(keep.kept_settings(config)) == len(plan.build(config)) == 3
+    config["cases"][0]["keep_models"] = "none"
+    assert keep.kept_settings(config) == ["full/white_light/none/true", "full/white_light/outer12/true"]
+
+
+def test_plan_counts_the_clusters_of_an_existing_dataset(tmp_path):
+    data = make_dataset(tmp_path / "cutouts.h5", n=60, size=112)
+    config = paper_config()
+    fp = footprint.estimate(config, footprint.clusters_from_dataset(data))
+    assert fp.clusters.exact and len(fp.clusters.log_age) == 60
+    assert fp.dataset_bytes == pytest.approx(data.stat().st_size, rel=0.01)
+
+
+def test_the_clusterage_command_prints_the_plan_and_inspects_a_dataset(tmp_path):
+    from test_workflow import copy_workflow
+
+    work = copy_workflow(tmp_path / "wf")  # no results/ here: the counts are the paper's
+    out = subprocess.run([CLUSTERAGE, "plan", "--configfile", "config/paper.yaml", "config/phangs.yaml"],
+                         cwd=work, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    text = out.stdout
+    assert "trainings: 1625 (325 settings x 5 seeds)" in text
+    assert "clusters: 8651" in text
+    assert "0 of 1625 runs keep their weights" in text
+    assert "GPU-hours" in text and "white_light.h5" in text
+    # With the Slurm profile, its config (JAX, mixed_bfloat16) sets the GPU time and its jobs the
+    # number of trainings at once.
+    out = subprocess.run([CLUSTERAGE, "plan", "--profile", str(REPO / "profiles" / "slurm"), "--configfile",
+                          "config/paper.yaml", "config/phangs.yaml"],
+                         cwd=work, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "GPU-hours on an NVIDIA H100, JAX (mixed_bfloat16)" in out.stdout
+    assert "float32" not in out.stdout.split("GPU time")[1]
+    data = make_dataset(tmp_path / "d.h5", n=30, size=32)
+    out = subprocess.run([CLUSTERAGE, "inspect", str(data)], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "30 x 32 x 32 x 5 float32" in out.stdout and "ngc628c" in out.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["plan", "--dataset", "nowhere.h5"], "nowhere.h5 not found"),
+    (["plan", "--configfile", "nowhere.yaml"], "nowhere.yaml not found"),
+    (["inspect", "nowhere.h5"], "nowhere.h5 not found"),
+    (["plan", "--profile", "profiles/nowhere"], "profiles/nowhere/config.yaml not found"),
+])
+def test_the_command_names_what_is_wrong(args, needle):
+    out = subprocess.run([CLUSTERAGE, *args], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and needle in out.stderr
+
+
+def test_a_bad_config_stops_the_plan_naming_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("keep_models: everything\n")
+    out = subprocess.run([CLUSTERAGE, "plan", "--configfile", str(bad)], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0 and "keep_models" in out.stderr
