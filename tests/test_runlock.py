@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from clusterage.runlock import HISTORY, LOCK_NAME, Owner, RunBusy, RunLock, _slurm_duration_s, owner_alive
+from clusterage.runlock import (HISTORY, LOCK_NAME, Owner, RunBusy, RunLock, _slurm_duration_s,
+                                expect_duplicate, owner_alive)
 
 # A process that holds the run lock and writes the outputs after `hold` seconds, or exits without
 # releasing it (as after kill -9).
@@ -190,8 +191,14 @@ def test_slurm_time_left_is_parsed():
     assert _slurm_duration_s("UNLIMITED") is None and _slurm_duration_s("") is None
 
 
-def finished_run(tmp_path: Path, outputs: list[Path]) -> Owner:
-    """A run trained to the end by a job that is gone now: its outputs and its final/ links."""
+DUPLICATE = "1000.5"  # CLUSTERAGE_PLANNED_AT of a rerun's Snakemake process, long before
+
+
+def finished_run(tmp_path: Path, outputs: list[Path], announced: bool = True) -> Owner:
+    """A run trained to the end by a job that is gone now; ``announced``: a rerun expects to run
+    it again (as the workflow announces before it submits such a duplicate)."""
+    if announced:
+        expect_duplicate(tmp_path / "lock", DUPLICATE)
     log_file = tmp_path / "train.log"
     log_file.write_text("epoch 1/1 loss 0.1\n")
     lock = RunLock(tmp_path / "lock", outputs, fingerprint="same work", log_file=log_file,
@@ -203,39 +210,53 @@ def finished_run(tmp_path: Path, outputs: list[Path]) -> Owner:
     return Owner(**json.loads((tmp_path / "lock" / LOCK_NAME).read_text()))
 
 
-def test_duplicate_planned_before_the_owner_finished_reuses_its_outputs(tmp_path):
+def test_announced_duplicate_reuses_the_outputs_then_nothing_extra_is_kept(tmp_path,
+                                                                          monkeypatch):
     outputs = [tmp_path / "run" / "metrics.json", tmp_path / "run" / "model.keras"]
-    planned = time.time() - 60  # planned while the owner still trained
     owner = finished_run(tmp_path, outputs)
     assert owner.finished is not None
     inode = outputs[1].stat().st_ino
     for out in [*outputs, tmp_path / "train.log"]:  # as Snakemake does before it runs a job
         out.unlink()
     (tmp_path / "train.log").write_text("duplicate job\n")
-    with RunLock(tmp_path / "lock", outputs, fingerprint="same work", planned=planned,
+    monkeypatch.setenv("CLUSTERAGE_PLANNED_AT", DUPLICATE)  # planned while the owner trained
+    with RunLock(tmp_path / "lock", outputs, fingerprint="same work",
                  log_file=tmp_path / "train.log", state_of=no_slurm) as lock:
         assert lock.finished_by == owner
     assert [o.read_text() for o in outputs] == ["trained metrics.json", "trained model.keras"]
     assert outputs[1].stat().st_ino == inode, "linked back, not copied"
     log_text = (tmp_path / "train.log").read_text()
     assert log_text.startswith("duplicate job\n----- the log of host ") and "epoch 1/1" in log_text
+    assert all(o.stat().st_nlink == 1 for o in outputs), "links kept after the duplicate"
+    assert not (tmp_path / "lock" / "final").exists()
+    assert not list((tmp_path / "lock" / "expected").iterdir())
+
+
+def test_without_an_announced_duplicate_nothing_is_kept(tmp_path, monkeypatch):
+    """A run without a crash: no extra link holds a temporary output's bytes."""
+    outputs = [tmp_path / "run" / "metrics.json"]
+    finished_run(tmp_path, outputs, announced=False)
+    assert outputs[0].stat().st_nlink == 1 and not (tmp_path / "lock" / "final").exists()
+    outputs[0].unlink()
+    monkeypatch.setenv("CLUSTERAGE_PLANNED_AT", DUPLICATE)
+    with RunLock(tmp_path / "lock", outputs, fingerprint="same work", state_of=no_slurm) as lock:
+        assert lock.finished_by is None, "nothing to reuse: trains"
 
 
 @pytest.mark.parametrize("case", ["planned after it finished", "other work"])
-def test_a_deliberate_rerun_trains_again(tmp_path, case):
+def test_a_deliberate_rerun_trains_again(tmp_path, monkeypatch, case):
     outputs = [tmp_path / "run" / "metrics.json"]
     owner = finished_run(tmp_path, outputs)
     outputs[0].unlink()
     work = "other work" if case == "other work" else "same work"
-    planned = time.time() - 60 if case == "other work" else time.time()
-    with RunLock(tmp_path / "lock", outputs, fingerprint=work, planned=planned,
-                 state_of=no_slurm) as lock:
+    if case == "other work":
+        monkeypatch.setenv("CLUSTERAGE_PLANNED_AT", DUPLICATE)  # planned early, other parameters
+    with RunLock(tmp_path / "lock", outputs, fingerprint=work, state_of=no_slurm) as lock:
         assert lock.finished_by is None, "must train"
         assert not outputs[0].exists()
         outputs[0].write_text("trained again")
     again = Owner(**json.loads((tmp_path / "lock" / LOCK_NAME).read_text()))
     assert again.token != owner.token and again.finished and again.fingerprint == work
-    assert (tmp_path / "lock" / "final" / "0-metrics.json").read_text() == "trained again"
 
 
 def test_fingerprint_tells_inputs_and_parameters_apart(tmp_path):
@@ -249,17 +270,6 @@ def test_fingerprint_tells_inputs_and_parameters_apart(tmp_path):
     assert first != fingerprint({"lr": 1e-3}, file_identity(data))
 
 
-def test_planned_time_comes_from_the_snakemake_process_that_submitted_the_job(tmp_path,
-                                                                             monkeypatch):
-    outputs = [tmp_path / "run" / "metrics.json"]
-    monkeypatch.setenv("CLUSTERAGE_PLANNED_AT", str(time.time() - 60))
-    owner = finished_run(tmp_path, outputs)
-    outputs[0].unlink()
-    with RunLock(tmp_path / "lock", outputs, fingerprint="same work", state_of=no_slurm) as lock:
-        assert lock.finished_by == owner
-    assert outputs[0].read_text() == "trained metrics.json"
-
-
 def test_a_duplicate_logs_that_it_reused_and_the_owners_log_whole(tmp_path):
     """The job's stderr goes to its log (clusterage.logs); the owner's log follows, intact."""
     outputs = [tmp_path / "run" / "metrics.json"]
@@ -271,16 +281,54 @@ def test_a_duplicate_logs_that_it_reused_and_the_owners_log_whole(tmp_path):
         from clusterage.runlock import RunLock
         to_file(sys.argv[1])
         logging.getLogger("job").info("the duplicate starts")
-        with RunLock(sys.argv[2], [sys.argv[3]], fingerprint="same work", planned=0,
+        with RunLock(sys.argv[2], [sys.argv[3]], fingerprint="same work",
                      log_file=sys.argv[1]) as lock:
             assert lock.finished_by is not None
         logging.getLogger("job").info("the duplicate ends")
     """)
     log = tmp_path / "dup.log"
     subprocess.run([sys.executable, "-c", script, str(log), str(tmp_path / "lock"),
-                    str(outputs[0])], check=True, timeout=60)
+                    str(outputs[0])], check=True, timeout=60,
+                   env=dict(os.environ, CLUSTERAGE_PLANNED_AT=DUPLICATE))
     lines = log.read_text().splitlines()
     assert "the duplicate starts" in lines[0]
     assert "completed by host" in lines[1] and "nothing left to train" in lines[1]
     assert lines[2] == f"----- the log of {owner.describe()} -----"
     assert lines[3] == "epoch 1/1 loss 0.1" and "the duplicate ends" in lines[4]
+
+
+def test_unfinished_owner_names_a_held_or_abandoned_run_only(tmp_path):
+    from clusterage.runlock import unfinished_owner
+    assert unfinished_owner(tmp_path / "none") is None
+    holder = start_holder(tmp_path / "crashed", [tmp_path / "out"], hold=0, how="crash")
+    assert holder.wait(10) == 3
+    assert unfinished_owner(tmp_path / "crashed").pid == holder.pid
+    finished_run(tmp_path, [tmp_path / "run" / "metrics.json"], announced=False)
+    assert unfinished_owner(tmp_path / "lock") is None
+
+
+def test_announce_rerun_covers_queued_started_and_just_finished_runs(tmp_path, monkeypatch):
+    """What the workflow does before it submits a training again after a crash."""
+    from clusterage.runlock import EXPECTED, announce_rerun
+    outputs = [tmp_path / "run" / "metrics.json"]
+    planned = str(time.time())
+    assert announce_rerun(tmp_path / "fresh", outputs, None, planned) is None
+    assert not (tmp_path / "fresh").exists(), "a plain run leaves no trace"
+    assert announce_rerun(tmp_path / "queued", outputs, None, planned, queued=["4711"]) == "4711"
+    assert (tmp_path / "queued" / EXPECTED / planned).exists()
+    holder = start_holder(tmp_path / "started", outputs, hold=0, how="crash")
+    holder.wait(10)
+    assert announce_rerun(tmp_path / "started", outputs, None, planned) == f"pid {holder.pid}"
+    # Finished before this process planned: a deliberate rerun, nothing announced.
+    finished_run(tmp_path, outputs, announced=False)
+    assert announce_rerun(tmp_path / "lock", outputs, None, str(time.time())) is None
+    assert not (tmp_path / "lock" / EXPECTED).exists()
+    # Finished while it planned: its outputs are linked for the duplicate, which reuses them.
+    owner = announce_rerun(tmp_path / "lock", outputs, tmp_path / "train.log", DUPLICATE)
+    assert owner == f"pid {os.getpid()}"
+    outputs[0].unlink()
+    monkeypatch.setenv("CLUSTERAGE_PLANNED_AT", DUPLICATE)
+    with RunLock(tmp_path / "lock", outputs, fingerprint="same work", state_of=no_slurm) as lock:
+        assert lock.finished_by is not None
+    assert outputs[0].read_text() == "trained metrics.json"
+    assert not (tmp_path / "lock" / "final").exists()

@@ -39,7 +39,7 @@ RUN_BOUND_S = 420
 # single GPU, about 30 s each here. The GPU is fake (no device behind it): the trainings may fall
 # back to the CPU only because this says so; without it each would stop, saying it sees no GPU.
 # (This --config replaces the profile's `config:` list: these trainings use TensorFlow, float32.)
-TINY = ["--configfile", "tests/configs/tiny.yaml", "--config", "seeds=1", "allow_cpu_fallback=true"]
+TINY = ["--configfile", "tests/configs/tiny.yaml", "--config", "seeds=1", "allow_cpu_fallback=True"]
 
 pytestmark = pytest.mark.slurm
 

@@ -8,7 +8,10 @@ lock folder beside the run's checkpoint folder (``<checkpoint>.run/``):
 - ``owner.json``: the job that trains the run: host, process id (with the process's start time,
   against reused ids), Slurm job id, a fingerprint of what it trains (parameters, dataset) and,
   once it has finished, when;
-- ``final/``: hard links to the finished outputs and to the owner's log (no extra disk space);
+- ``expected/``: one empty file per Snakemake process that is about to run the training again
+  although an earlier one had submitted it and never saw it end (:func:`expect_duplicate`);
+- ``final/``: only while such a duplicate is expected: hard links to the finished outputs and to
+  the owner's log (no bytes copied; the links go once the duplicate has used them);
 - ``history.jsonl``: one line per event (``took``, ``waiting``, ``reused``, ``finished``,
   ``released``) with the time, the job's Slurm id, host and pid: who trained the run, and which
   duplicates waited for it or reused its outputs.
@@ -26,10 +29,12 @@ While the owner is alive the job waits (polling every ``POLL_S`` seconds, and gi
 before its own Slurm time limit). When the owner has finished the same work (same fingerprint)
 and this job was planned before it finished, this job is a duplicate: it links the owner's
 outputs back into place (Snakemake deletes a job's outputs before running it) and trains
-nothing (its log gets the owner's log appended). "Planned" is when the Snakemake process that submitted the job started
-(``CLUSTERAGE_PLANNED_AT``, which the workflow sets there and jobs inherit), else the Slurm
-submit time. Otherwise (the owner is gone, or this is a deliberate rerun such as
-``--forcerun``) it takes the run over; training resumes from the last saved epoch.
+nothing; its log gets the owner's log appended. "Planned" is when the Snakemake process that
+submitted the job started (``CLUSTERAGE_PLANNED_AT``, which the workflow sets there and jobs
+inherit), else the Slurm submit time. Otherwise (the owner is gone, or this is a deliberate
+rerun such as ``--forcerun``) it takes the run over; training resumes from the last saved epoch.
+The outputs are kept in ``final/`` only where a duplicate was announced (``expected/``), so a
+run without a crash keeps nothing beyond what Snakemake keeps (temporary outputs are freed).
 
 Why not ``flock``/``fcntl`` locks, which the kernel releases when the process dies: on Lustre
 they are refused or, with the common ``localflock`` mount option, exclusive on one node only,
@@ -57,6 +62,7 @@ log = logging.getLogger(__name__)
 
 LOCK_NAME = "owner.json"
 FINAL = "final"
+EXPECTED = "expected"
 HISTORY = "history.jsonl"
 POLL_S = 10.0
 HEARTBEAT_S = 30.0
@@ -200,6 +206,77 @@ def _slurm_duration_s(text: str) -> float | None:
     return int(days or 0) * 86400 + seconds
 
 
+def expect_duplicate(folder: str | os.PathLike, planned: str) -> None:
+    """Announce that the Snakemake process ``planned`` (its CLUSTERAGE_PLANNED_AT) will run this
+    training again although an earlier process submitted it and never saw it end: whoever
+    finishes the run keeps its outputs in ``final/`` for that duplicate."""
+    expected = Path(folder) / EXPECTED
+    expected.mkdir(parents=True, exist_ok=True)
+    (expected / planned).touch()
+
+
+def _read_owner(folder: Path) -> Owner | None:
+    try:
+        return Owner(**json.loads((folder / LOCK_NAME).read_text()))
+    except (OSError, ValueError, TypeError):
+        return None
+
+
+def unfinished_owner(folder: str | os.PathLike) -> Owner | None:
+    """The job that holds (or held, until it died) this run and has not finished it, if any."""
+    owner = _read_owner(Path(folder))
+    return owner if owner is not None and owner.finished is None else None
+
+
+def announce_rerun(folder: str | os.PathLike, outputs: Iterable[str | os.PathLike],
+                   log_file: str | os.PathLike | None, planned: str,
+                   queued: Iterable[str] = ()) -> str | None:
+    """Called by a Snakemake process (``planned``: its CLUSTERAGE_PLANNED_AT) before it submits
+    this training; ``queued``: the jobs an earlier process submitted for it and never saw end.
+    Returns the earlier job it duplicates, if any, having made sure that job's outputs will be
+    there for the duplicate: announced to a job that has not finished yet, or, for one that
+    finished while this process was planning, linked into final/ now."""
+    folder, queued = Path(folder), list(queued)
+    owner = _read_owner(folder)
+    if owner is not None and owner.finished is not None and owner.finished >= float(planned):
+        # It finished while this process was planning, which saw no outputs yet.
+        if not (outputs_complete(outputs) and _link_final(folder, [Path(o) for o in outputs],
+                                                          log_file)):
+            return None
+    elif not queued and (owner is None or owner.finished is not None):
+        return None  # nothing of an earlier process is pending: a plain (or deliberate) run
+    expect_duplicate(folder, planned)
+    if queued:
+        return queued[0]
+    return owner.slurm_job_id or f"pid {owner.pid}"
+
+
+def _clear_final(folder: Path) -> None:
+    final = folder / FINAL
+    if final.is_dir():
+        for old in final.iterdir():
+            old.unlink()
+        final.rmdir()
+
+
+def _link_final(folder: Path, outputs: list[Path], log_file: str | os.PathLike | None,
+                move_log: bool = False) -> bool:
+    """Hard-link the outputs (and the log) into final/; no copy: where links fail, keep nothing."""
+    _clear_final(folder)
+    final = folder / FINAL
+    final.mkdir(parents=True)
+    try:
+        for i, out in enumerate(outputs):
+            os.link(out, final / f"{i}-{out.name}")
+        if log_file is not None and Path(log_file).exists():
+            (os.replace if move_log else os.link)(log_file, final / "log")
+    except OSError as exc:
+        log.info("outputs not kept for duplicate jobs (%s)", exc)
+        _clear_final(folder)
+        return False
+    return True
+
+
 def outputs_complete(outputs: Iterable[str | os.PathLike]) -> bool:
     outputs = [Path(p) for p in outputs]
     return bool(outputs) and all(p.is_file() for p in outputs)
@@ -230,8 +307,9 @@ class RunLock:
         self.outputs = [Path(p) for p in outputs]
         self.log_file = Path(log_file) if log_file else None
         self.poll_s, self.heartbeat_s, self.stale_s = poll_s, heartbeat_s, stale_s
-        if planned is None and os.environ.get(PLANNED_AT):
-            planned = float(os.environ[PLANNED_AT])
+        self.planned_by = os.environ.get(PLANNED_AT)  # the name of our process's announcement
+        if planned is None and self.planned_by:
+            planned = float(self.planned_by)
         if planned is None or deadline is None:
             slurm_submitted, slurm_end = slurm_job_times()
             planned = planned if planned is not None else slurm_submitted
@@ -331,23 +409,22 @@ class RunLock:
             os.replace(tmp, out)
         return True
 
+    def _expected(self) -> list[Path]:
+        """Announcements of duplicates other than this job itself."""
+        expected = self.folder / EXPECTED
+        if not expected.is_dir():
+            return []
+        return [p for p in expected.iterdir() if p.name != self.planned_by]
+
+    def _used_up(self) -> None:
+        """This job's own announcement is answered; the links go when no duplicate is left."""
+        if self.planned_by:
+            (self.folder / EXPECTED / self.planned_by).unlink(missing_ok=True)
+        if not self._expected():
+            _clear_final(self.folder)
+
     def _keep_outputs(self) -> bool:
-        """Hard-link the outputs into final/ (no copy: where links fail, nothing is kept)."""
-        final = self.folder / FINAL
-        final.mkdir(parents=True, exist_ok=True)
-        for old in final.iterdir():
-            old.unlink()
-        try:
-            for i, out in enumerate(self.outputs):
-                os.link(out, final / f"{i}-{out.name}")
-            if self._log_link.exists():
-                os.replace(self._log_link, final / "log")
-        except OSError as exc:
-            log.info("outputs not kept for duplicate jobs (%s)", exc)
-            for old in final.iterdir():
-                old.unlink()
-            return False
-        return True
+        return _link_final(self.folder, self.outputs, self._log_link, move_log=True)
 
     # --- acquire / release ------------------------------------------------------------------------
     def acquire(self) -> "RunLock":
@@ -417,6 +494,7 @@ class RunLock:
         if owner and self.log_file and kept_log.is_file():
             with open(self.log_file, "a") as fh:
                 fh.write(f"----- the log of {owner.describe()} -----\n{kept_log.read_text()}")
+        self._used_up()
         return self
 
     def _heartbeat(self) -> None:
@@ -438,15 +516,20 @@ class RunLock:
         if self.finished_by is not None or not self._owns():
             self._log_link.unlink(missing_ok=True)
             return
-        if completed and outputs_complete(self.outputs) and self._keep_outputs():
+        if completed and outputs_complete(self.outputs):
+            kept = bool(self._expected()) and self._keep_outputs()
+            if not kept:
+                _clear_final(self.folder)
+            if self.planned_by:
+                (self.folder / EXPECTED / self.planned_by).unlink(missing_ok=True)
             done = replace(self.me, finished=time.time())
             tmp = self._write_new(done)
             os.replace(tmp, self.path)
-            self._event("finished")
+            self._event("finished", kept_for_duplicates=kept)
         else:
             self.path.unlink(missing_ok=True)
-            self._log_link.unlink(missing_ok=True)
             self._event("released", completed=completed)
+        self._log_link.unlink(missing_ok=True)
 
     def __enter__(self) -> "RunLock":
         return self.acquire()

@@ -17,6 +17,7 @@ from clusterage import keep as _keep
 from clusterage import plan as _plan
 from clusterage.figure_registry import CHART, FIGURES, figure_files
 from clusterage.mast import GalaxyFiles, template_regex
+from clusterage import runlock as _runlock
 from clusterage.runlock import PLANNED_AT
 
 if workflow.is_main_process:
@@ -287,6 +288,30 @@ def kept_models():
             for name in _keep.kept_settings(config) for seed in SEEDS]
 
 
+def announce_duplicates():
+    """Trainings that an earlier Snakemake process started or submitted and never saw end
+    (killed, or its login session closed) may still be queued or running as its jobs. Whoever
+    finishes such a run keeps its outputs for this process's job for it, which reuses them
+    instead of training again (clusterage.runlock)."""
+    earlier = []
+    for job in workflow.dag.needrun_jobs():
+        if job.rule.name != "train":
+            continue
+        # A queued job is named by Snakemake's incomplete marker, a started one by the run lock.
+        earlier_job = _runlock.announce_rerun(
+            f"{job.params.checkpoint}.run", job.output, job.log[0], os.environ[PLANNED_AT],
+            queued=workflow.persistence.external_jobids(job))
+        if earlier_job:
+            earlier.append(earlier_job)
+    if earlier:
+        logger.info(
+            f"{len(earlier)} trainings were started or submitted by an earlier Snakemake process "
+            f"that did not see them end (jobs {' '.join(sorted(earlier))}). Where such a job "
+            "still runs or waits in the queue, this run's job for the same training waits for it "
+            "and reuses its outputs instead of training again (to stop those jobs instead: "
+            "scancel <id>).")
+
+
 def slurm_onstart():
     """Under the Slurm executor, before the first submission: see a job cancelled by a user
     (sacct: CANCELLED by <uid>) as failed, and check the training's request against the cluster
@@ -314,6 +339,7 @@ def slurm_onstart():
 
 onstart:
     slurm_onstart()
+    announce_duplicates()
 
 
 onsuccess:
