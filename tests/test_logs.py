@@ -34,7 +34,9 @@ def test_a_training_log_starts_with_the_runs_own_lines(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     lines = log.read_text().splitlines()
     assert OWN_LINE.match(lines[0]), lines[:5]
-    assert "full/white_light/none/true seed 0" in lines[0]
+    # the run's own lines first: the device it trains on, then the run it trains
+    first = next(k for k, line in enumerate(lines) if "full/white_light/none/true seed 0" in line)
+    assert all(OWN_LINE.match(line) for line in lines[:first + 1]), lines[:first + 1]
     noise = [line for line in lines if re.search(
         r"absl::InitializeLog|oneDNN|cpu_feature_guard|rebuild TensorFlow|^[IW]\d{4} ", line)]
     assert noise == []
