@@ -134,7 +134,8 @@ def test_the_profiles_config_trains_on_jax_in_bfloat16_and_says_so(profile_run):
     assert meta["compute"]["precision"] == "mixed_bfloat16"
     assert meta["compute"]["precision_note"].startswith("deviation from the paper (float32)")
     log = work / "results-tiny/logs/train/full/five_band/none/true/seed0.log"
-    ours = [line.split(": ", 1)[1] for line in log.read_text().splitlines() if " clusterage." in line]
+    ours = [line.split(": ", 1)[1] for line in log.read_text().splitlines()
+            if " clusterage." in line and " clusterage.runlock" not in line]  # the job's lock first
     assert ours[0].startswith("device: CPU only (cpu:0"), ours[:4]
     assert ours[1].startswith("backend: keras ") and " on jax (jax " in ours[1], ours[1]
     assert ours[2].startswith("precision: mixed_bfloat16; deviation from the paper"), ours[2]

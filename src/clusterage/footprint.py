@@ -107,7 +107,7 @@ def clusters_from_dataset(path: str | Path) -> Clusters:
 def clusters_from_config(config: dict) -> Clusters:
     """The paper's labels of the configured galaxies (times synthetic.scale for a synthetic
     survey; a flat age distribution is drawn on its range)."""
-    from .synthetic.clusters import reference_log_ages
+    from .reference import log_ages as reference_log_ages
 
     data = config.get("data", {})
     galaxies = data.get("galaxies", list(TABLE1))
@@ -115,7 +115,7 @@ def clusters_from_config(config: dict) -> Clusters:
     syn = config.get("synthetic", {})
     ages = []
     for g in galaxies:
-        ref = reference_log_ages(TABLE1[g].reference_label)
+        ref = reference_log_ages(g)
         if not synthetic:
             ages.append(ref)
             continue
