@@ -12,6 +12,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # run from a clone without installing
 
 from clusterage import device as _device
+from clusterage import disputes as _disputes
 from clusterage import grid as _grid
 from clusterage import keep as _keep
 from clusterage import plan as _plan
@@ -173,7 +174,7 @@ def figure_file(name, ext="png"):
 
 
 def final_outputs():
-    return [*report_outputs(), *survey_figures(), *kept_models()]
+    return [*report_outputs(), *survey_figures(), *kept_models(), *disputes_outputs()]
 
 
 def survey_figures():
@@ -328,3 +329,41 @@ def slurm_onstart():
 onstart:
     slurm_onstart()
     announce_duplicates()
+
+
+# Disputed ages: per setting the seeds' ensemble; for the chosen settings a catalog and gallery.
+DISPUTES = f"{RESULTS}/disputes"
+try:
+    DISPUTE_SETTINGS = _disputes.catalog_settings(config, PLAN)
+except _disputes.DisputesError as exc:
+    raise WorkflowError(f"config error: {exc}") from None
+
+
+def setting_predictions(wildcards):
+    """predictions.csv of every seed of the setting named by the wildcards."""
+    name = setting_of(wildcards)
+    if name not in PLAN:
+        raise WorkflowError(f"no case of the config trains the setting {name}")
+    return [f"{train_dir(name, seed)}/predictions.csv" for seed in SEEDS]
+
+
+def setting_of(wildcards):
+    return _grid.setting_name(wildcards.sample, wildcards.channels, wildcards.occlusion,
+                              wildcards.labels)
+
+
+def all_galaxy_files():
+    return {g: galaxy_files(g) for g in GALAXIES}
+
+
+def all_catalog_files():
+    """The obs and sed tables of every galaxy (their photometry places clusters on U-B vs V-I)."""
+    return [f"{data_dir()}/{rel}" for g in GALAXIES
+            for pair in galaxy_files(g).catalog_relpaths() for rel in pair]
+
+
+def disputes_outputs():
+    ensembles = [f"{DISPUTES}/{name}/ensemble.csv" for name in PLAN]
+    catalogs = [f"{DISPUTES}/{name}/{out}" for name in DISPUTE_SETTINGS
+                for out in ("disagreements.csv", "gallery")]
+    return ensembles + catalogs
