@@ -219,3 +219,27 @@ def test_gallery_names_a_galaxy_missing_from_the_dataset(small_dataset, tmp_path
                                             "the dataset"):
         write_gallery(tmp_path / "d.csv", tmp_path / "e.json", small_dataset, tmp_path / "g",
                       threshold=3, max_spread=1, max_clusters=48)
+
+
+def test_folds_give_every_cluster_one_out_of_sample_prediction():
+    from clusterage.splits import fold_indices, split_indices
+
+    n, k = 103, 5
+    tests = []
+    for fold in range(k):
+        s = fold_indices(n, 42, (0.7, 0.15, 0.15), k, fold)
+        parts = [set(s[name].tolist()) for name in ("train", "validation", "test")]
+        assert sum(map(len, parts)) == n and set().union(*parts) == set(range(n))  # a partition
+        assert abs(len(s["validation"]) - 0.15 / 0.85 * (n - len(s["test"]))) <= 1
+        tests.append(s["test"])
+    together = np.concatenate(tests)
+    assert sorted(together.tolist()) == list(range(n))            # each cluster tested once
+    assert {len(t) for t in tests} <= {20, 21}
+    # the folds cut the fixed split's shuffled order
+    fixed = split_indices(n, 42)
+    order = np.concatenate([fixed["train"], fixed["validation"], fixed["test"]])
+    np.testing.assert_array_equal(together, order)
+    with pytest.raises(ValueError, match="fold 5 is not one of the 5 folds"):
+        fold_indices(n, 42, (0.7, 0.15, 0.15), 5, 5)
+    with pytest.raises(ValueError, match="at least 2 folds"):
+        fold_indices(n, 42, (0.7, 0.15, 0.15), 1, 0)

@@ -26,6 +26,9 @@ def test_report_lists_every_figure_and_table_with_captions(tiny):
         assert f"{name}.png" in html, name
     for name in TABLES:
         assert name in html, name
+    # The disputed ages: the catalog and its gallery page.
+    assert "disagreements.csv" in html and "Disputed ages" in html
+    assert "gallery" in html
     # Captions are rendered (the figure numbers come from workflow/report/*.rst).
     for caption in ("Figure 2", "Figure 3", "Figure 4", "Figure 5", "Figure 6", "Figure 7", "Figure 8"):
         assert caption in html, caption

@@ -88,3 +88,25 @@ def test_a_finished_run_has_nothing_left_to_do(tiny_run):
                          cwd=tiny_run, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0
     assert "Nothing to be done" in out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_tiny_run_writes_the_disputed_ages(tiny_run):
+    import json
+    import math
+
+    disputes = tiny_run / "results-tiny" / "disputes"
+    ensembles = sorted(disputes.rglob("ensemble.csv"))
+    assert len(ensembles) == 4  # one per setting
+    for path in ensembles:
+        table = pd.read_csv(path)
+        summary = json.loads(path.with_suffix(".json").read_text())
+        assert summary["n_clusters"] == len(table) > 0
+        assert summary["n_clusters"] + summary["n_absent"] == summary["n_sample"]
+        assert (table["n_models"] == 2).all() and (table["cnn_spread"] >= 0).all()
+    five = disputes / "full" / "five_band" / "none" / "true"
+    catalog = pd.read_csv(five / "disagreements.csv")
+    pages = sorted((five / "gallery").glob("page*.png"))
+    assert len(pages) == math.ceil(min(len(catalog), 48) / 4)
+    assert "disputed" in (five / "gallery" / "index.html").read_text().lower()
+    assert not (disputes / "full" / "white_light" / "none" / "true" / "disagreements.csv").exists()

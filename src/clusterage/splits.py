@@ -203,3 +203,29 @@ def overlap_report(clusters: pd.DataFrame, spec: SplitSpec, sample_range: dict |
         table[f"test_overlapping_train_{group}"] = [int((hit & (galaxy == g)).sum()) for g in names]
     total = table.drop(columns="galaxy").sum()
     return pd.concat([table, pd.DataFrame([{"galaxy": "all", **total.to_dict()}])], ignore_index=True)
+
+
+def fold_indices(n: int, seed: int = 42, fractions=(0.70, 0.15, 0.15), folds: int = 5,
+                 fold: int = 0) -> dict[str, np.ndarray]:
+    """Cross-validation over the fixed split's order: every position is in one fold's test set.
+
+    The positions are shuffled exactly as in ``split_indices``; fold ``f`` of ``folds`` takes the
+    f-th of ``folds`` nearly equal consecutive chunks as its test set. The rest, read on
+    cyclically from the end of that chunk, is cut into validation and train in the ratio of the
+    split's validation and train fractions.
+    """
+    if int(folds) != folds or folds < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold {fold} is not one of the {folds} folds 0..{folds - 1}")
+    f = np.asarray(fractions, dtype=float)
+    if f.shape != (3,) or np.any(f <= 0) or not np.isclose(f.sum(), 1.0):
+        raise ValueError(f"split.fractions must be three positive numbers summing to 1, got {list(fractions)}")
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    order = np.asarray(order, dtype=np.int64)
+    edges = np.linspace(0, n, folds + 1).round().astype(int)
+    lo, hi = edges[fold], edges[fold + 1]
+    rest = np.concatenate([order[hi:], order[:lo]])
+    n_val = int(round(f[1] / (f[0] + f[1]) * len(rest)))
+    return {"train": rest[n_val:], "validation": rest[:n_val], "test": order[lo:hi]}
