@@ -3,7 +3,7 @@
 One row per disputed cluster, most discrepant first: its cutout in the five filters and in white
 light (the asinh stretch of the survey figure, the cluster pixel marked), and its place on the
 U-B vs V-I diagram over the BC03 tracks, with the track points of its SED and CNN ages and the
-reddening vector from the CNN age, so an age-extinction degeneracy shows at a glance.
+reddening vector from the younger of the two, so an age-extinction degeneracy shows at a glance.
 """
 
 from __future__ import annotations
@@ -99,7 +99,8 @@ def _colour_panel(ax, row, background: pd.DataFrame | None, legend: bool) -> Non
         x, y = track_colours(age)
         ax.plot(x, y, marker=marker, ms=6, mfc="none", mew=1.5, color=colour, ls="none",
                 label=label)
-    x, y = track_colours(row.cnn_mean)
+    # Dust moves the younger solution along this vector towards the older one's colours.
+    x, y = track_colours(min(row.cnn_mean, row.sed_log_age))
     draw_reddening_vector(ax, float(x), float(y), 0.5, fontsize=6, label=False)
     if np.isfinite(row.u_b_vega) and np.isfinite(row.v_i_vega):
         ax.plot(row.v_i_vega, row.u_b_vega, marker="*", ms=11, color="k", ls="none",
@@ -165,7 +166,7 @@ def _html(setting: str, line: str, shown: pd.DataFrame, pages: list[str]) -> str
 than its catalog age. Each row: the cutout in five filters and in white light (asinh stretch, the
 cluster pixel marked by red ticks), and U-B vs V-I with the BC03 tracks, the cluster (star), the track points
 of the SED age (square) and of the CNN age (circle), and the E(B-V) = 0.5 reddening vector from
-the CNN age.</p>
+the younger of the two.</p>
 {table}
 {images}
 </body></html>
