@@ -125,8 +125,8 @@ def download_catalog_log():
     return "logs/download/catalogs_" + "_".join(f"{{{n}}}" for n in names) + ".log"
 
 
-def train_dir(setting_name, seed):
-    return _grid.run_dir(RESULTS, setting_name, seed)
+def train_dir(setting_name, seed, fold=""):
+    return _grid.run_dir(RESULTS, setting_name, seed, fold)
 
 
 def train_params(wildcards):
@@ -134,7 +134,14 @@ def train_params(wildcards):
                               wildcards.labels)
     if name not in PLAN:
         raise WorkflowError(f"no case of the config trains the setting {name}")
-    return _plan.job_params(PLAN[name])
+    params = _plan.job_params(PLAN[name])
+    fold = _grid.parse_fold(wildcards.fold)
+    if fold is not None:  # a cross-validation model: only for the disputed-age settings
+        if name not in CV_SETTINGS or fold[1] != FOLDS:
+            raise WorkflowError(f"{wildcards.fold.rstrip('/')} of {name}: the config asks for "
+                                f"no such cross-validation model (disputes.folds: {FOLDS})")
+        params["fold"] = list(fold)
+    return params
 
 
 # The trainings' software: under --sdm conda their own env (envs/<training_env>.yaml), else the
@@ -262,7 +269,7 @@ def report_outputs():
 
 # What the training jobs read and what the finished runs keep (clusterage.views, clusterage.keep).
 WHITE_LIGHT = f"{RESULTS}/dataset/white_light.h5"
-KEEP_MODEL_LOG = f"{RESULTS}/logs/keep_model/{_grid.SETTING}/seed{{seed}}.log"
+KEEP_MODEL_LOG = f"{RESULTS}/logs/keep_model/{_grid.SETTING}/{{fold}}seed{{seed}}.log"
 
 
 def train_dataset(wildcards):
@@ -331,20 +338,25 @@ onstart:
     announce_duplicates()
 
 
-# Disputed ages: per setting the seeds' ensemble; for the chosen settings a catalog and gallery.
+# Disputed ages: per setting the seeds' ensemble; for the chosen settings a catalog and gallery,
+# from k-fold cross-validation models when disputes.folds >= 2 (every cluster out of sample).
 DISPUTES = f"{RESULTS}/disputes"
+FOLDS = config["disputes"]["folds"]
 try:
     DISPUTE_SETTINGS = _disputes.catalog_settings(config, PLAN)
 except _disputes.DisputesError as exc:
     raise WorkflowError(f"config error: {exc}") from None
+CV_SETTINGS = DISPUTE_SETTINGS if FOLDS >= 2 else []
 
 
 def setting_predictions(wildcards):
-    """predictions.csv of every seed of the setting named by the wildcards."""
+    """predictions.csv of every model whose test split the setting's ensemble combines: each
+    seed's, or each (fold, seed)'s in cross-validation mode."""
     name = setting_of(wildcards)
     if name not in PLAN:
         raise WorkflowError(f"no case of the config trains the setting {name}")
-    return [f"{train_dir(name, seed)}/predictions.csv" for seed in SEEDS]
+    folds = [_grid.fold_part(f, FOLDS) for f in range(FOLDS)] if name in CV_SETTINGS else [""]
+    return [f"{train_dir(name, seed, fold)}/predictions.csv" for fold in folds for seed in SEEDS]
 
 
 def setting_of(wildcards):
