@@ -341,3 +341,18 @@ def test_planted_sed_errors_are_enriched_in_the_catalog(tmp_path_factory):
     log = "\n".join(p.read_text() for p in (work / ".snakemake" / "log").glob("*.log"))
     assert "input:" in log and "sed_errors/" not in "".join(
         line for line in log.splitlines() if line.strip().startswith("input:"))
+
+
+def test_partial_report_draws_the_disputes_of_the_runs_finished_so_far(runs, tmp_path):
+    from clusterage.disputes import current
+    from clusterage.figure_registry import BY_RULE
+
+    dirs, _ = runs
+    d = current("full/five_band/none/true", dirs, threshold=3.0, max_spread=1.0)
+    assert d["summary"]["missing_runs"] == [str(dirs[2])] and d["summary"]["n_runs"] == 2
+    assert current("s", [tmp_path / "nothing"], threshold=3.0, max_spread=1.0) is None
+    figure = BY_RULE["plot_disputed_ages"]
+    for name, data in (("some", [d]), ("none", [])):
+        paths = [tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"]
+        figure.draw({"disputes": data}, paths)
+        assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

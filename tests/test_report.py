@@ -7,7 +7,8 @@ import yaml
 from runs import finished_run, snakemake
 
 FIGURES = ["scatter_vs_diameter", "cases", "fig2_predictions", "fig3_inner_masks", "fig4_cases",
-           "fig5_cases", "fig6_age_distributions", "fig7_distance_subsamples", "fig8_outer_masks"]
+           "fig5_cases", "fig6_age_distributions", "fig7_distance_subsamples", "fig8_outer_masks",
+           "disputed_ages"]
 TABLES = ["scatter.csv", "scatter_per_seed.csv", "scatter_by_group.csv", "missing_runs.csv"]
 
 

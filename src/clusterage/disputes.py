@@ -191,3 +191,17 @@ def catalog_settings(config: dict, planned) -> list[str]:
             if name in planned:
                 return [name]
     return []
+
+
+def current(setting: str, runs, threshold: float, max_spread: float, **_) -> dict | None:
+    """The ensemble and catalog of a setting from the runs finished so far (partial report);
+    None, with a log line, when none is."""
+    try:
+        frames, missing = read_runs(runs, setting)
+    except DisputesError as exc:
+        log.info("%s; its disputed ages are left out", exc)
+        return None
+    table, summary = ensemble(frames, setting)
+    summary["missing_runs"] = missing
+    return {"setting": setting, "table": table, "summary": summary, "threshold": threshold,
+            "catalog": flag(table, summary["scatter"], threshold, max_spread)}

@@ -232,11 +232,15 @@ def figure_inputs(figure):
                 "history": [f"{r['dir']}/history.csv" for r in fig2_runs()]}
     if figure.needs == "clusters":
         return {"clusters": DATASET}
+    if figure.needs == "disputes":
+        return {"disputes": [f"{d['dir']}/{f}" for d in dispute_folders()
+                             for f in ("ensemble.csv", "ensemble.json", "disagreements.csv")]}
     return {figure.needs: TABLES[figure.needs]}
 
 
 def figure_params(figure):
-    extra = {"runs": {"runs": fig2_runs()}, "clusters": {"subsamples": config["subsamples"]}}
+    extra = {"runs": {"runs": fig2_runs()}, "clusters": {"subsamples": config["subsamples"]},
+             "disputes": {"disputes": dispute_folders()}}
     params = {"figure": figure.rule, "sample_ranges": SAMPLE_RANGES, **extra.get(figure.needs, {})}
     if figure.name == CHART:
         params["chart"] = bar_chart_of
@@ -349,6 +353,19 @@ except _disputes.DisputesError as exc:
 CV_SETTINGS = DISPUTE_SETTINGS if FOLDS >= 2 else []
 
 
+def dispute_folders():
+    """Each disputed-age setting's folder under <results>/disputes, with the catalog's cuts."""
+    cuts = {k: config["disputes"][k] for k in ("threshold", "max_spread")}
+    return [{"setting": name, "dir": f"{DISPUTES}/{name}", **cuts} for name in DISPUTE_SETTINGS]
+
+
+def dispute_runs():
+    """Each disputed-age setting with the run folders its ensemble combines (partial report)."""
+    return [{**d, "runs": [str(Path(p).parent) for p in setting_predictions(
+        dict(zip(("sample", "channels", "occlusion", "labels"), d["setting"].split("/"))))]}
+            for d in dispute_folders()]
+
+
 def setting_predictions(wildcards):
     """predictions.csv of every model whose test split the setting's ensemble combines: each
     seed's, or each (fold, seed)'s in cross-validation mode."""
@@ -360,8 +377,8 @@ def setting_predictions(wildcards):
 
 
 def setting_of(wildcards):
-    return _grid.setting_name(wildcards.sample, wildcards.channels, wildcards.occlusion,
-                              wildcards.labels)
+    w = wildcards if isinstance(wildcards, dict) else dict(wildcards.items())
+    return _grid.setting_name(w["sample"], w["channels"], w["occlusion"], w["labels"])
 
 
 def all_galaxy_files():
