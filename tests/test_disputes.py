@@ -221,28 +221,44 @@ def test_gallery_names_a_galaxy_missing_from_the_dataset(small_dataset, tmp_path
                       threshold=3, max_spread=1, max_clusters=48)
 
 
-def test_folds_give_every_cluster_one_out_of_sample_prediction():
-    from clusterage.splits import fold_indices, split_indices
+def _clusters(n, seed=0, spread=3000.0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"galaxy": np.where(np.arange(n) % 3, "ngc628c", "ngc1566"),
+                         "cluster_id": np.arange(1, n + 1), "log_age": rng.uniform(6, 10, n),
+                         "x": rng.uniform(0, spread, n), "y": rng.uniform(0, spread, n)})
 
-    n, k = 103, 5
+
+@pytest.mark.parametrize("group", ["none", "overlap"])
+def test_folds_give_every_cluster_one_out_of_sample_prediction(group):
+    from clusterage import overlap
+    from clusterage.grid import SplitSpec
+    from clusterage.splits import SPLITS, fold_rows, split_labels, split_rows
+
+    n, k = 203, 5
+    clusters = _clusters(n)
+    spec = SplitSpec(group=group)
+    fixed = split_rows(clusters, spec)
     tests = []
     for fold in range(k):
-        s = fold_indices(n, 42, (0.7, 0.15, 0.15), k, fold)
-        parts = [set(s[name].tolist()) for name in ("train", "validation", "test")]
+        s = fold_rows(fixed, clusters, spec, 112, k, fold)
+        parts = [set(s[name].tolist()) for name in SPLITS]
         assert sum(map(len, parts)) == n and set().union(*parts) == set(range(n))  # a partition
-        assert abs(len(s["validation"]) - 0.15 / 0.85 * (n - len(s["test"]))) <= 1
+        rest = n - len(s["test"])
+        assert abs(len(s["validation"]) - 0.15 / 0.85 * rest) <= (1 if group == "none" else 0.1 * rest)
+        if group == "overlap":   # no test cutout shares pixels with a training cutout
+            hit = overlap.overlapping_train(clusters, split_labels(n, s), 112)
+            assert not hit.any()
         tests.append(s["test"])
     together = np.concatenate(tests)
     assert sorted(together.tolist()) == list(range(n))            # each cluster tested once
-    assert {len(t) for t in tests} <= {20, 21}
-    # the folds cut the fixed split's shuffled order
-    fixed = split_indices(n, 42)
-    order = np.concatenate([fixed["train"], fixed["validation"], fixed["test"]])
-    np.testing.assert_array_equal(together, order)
+    if group == "none":
+        assert {len(t) for t in tests} <= {40, 41}
+        # the folds cut the fixed split's own (shuffled) order
+        np.testing.assert_array_equal(together, np.concatenate([fixed[x] for x in SPLITS]))
     with pytest.raises(ValueError, match="fold 5 is not one of the 5 folds"):
-        fold_indices(n, 42, (0.7, 0.15, 0.15), 5, 5)
+        fold_rows(fixed, clusters, spec, 112, 5, 5)
     with pytest.raises(ValueError, match="at least 2 folds"):
-        fold_indices(n, 42, (0.7, 0.15, 0.15), 1, 0)
+        fold_rows(fixed, clusters, spec, 112, 1, 0)
 
 
 def _plan(tmp_path, extra: dict):
