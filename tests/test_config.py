@@ -92,11 +92,13 @@ def test_every_run_of_the_paper_grid_matches_the_train_rules_pattern():
     assert len(jobs) == 325
     for name, job in jobs.items():
         for seed in (0, 4):
-            m = re.fullmatch(regex, grid.run_dir("res", name, seed))
-            assert m, (name, seed)
-            parts = m.groupdict()
-            assert int(parts.pop("seed")) == seed
-            assert grid.setting_name(**parts) == name == job.setting.name
+            for fold in ("", grid.fold_part(2, 5)):   # the fixed split; a cross-validation model
+                m = re.fullmatch(regex, grid.run_dir("res", name, seed, fold))
+                assert m, (name, seed, fold)
+                parts = m.groupdict()
+                assert int(parts.pop("seed")) == seed
+                assert grid.parse_fold(parts.pop("fold")) == ((2, 5) if fold else None)
+                assert grid.setting_name(**parts) == name == job.setting.name
 
 
 def test_runs_keep_their_weights_only_where_the_config_asks(tmp_path):

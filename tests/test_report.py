@@ -7,7 +7,8 @@ import yaml
 from runs import finished_run, snakemake
 
 FIGURES = ["scatter_vs_diameter", "cases", "fig2_predictions", "fig3_inner_masks", "fig4_cases",
-           "fig5_cases", "fig6_age_distributions", "fig7_distance_subsamples", "fig8_outer_masks"]
+           "fig5_cases", "fig6_age_distributions", "fig7_distance_subsamples", "fig8_outer_masks",
+           "disputed_ages"]
 TABLES = ["scatter.csv", "scatter_per_seed.csv", "scatter_by_group.csv", "missing_runs.csv"]
 
 
@@ -26,6 +27,9 @@ def test_report_lists_every_figure_and_table_with_captions(tiny):
         assert f"{name}.png" in html, name
     for name in TABLES:
         assert name in html, name
+    # The disputed ages: the catalog and its gallery page.
+    assert "disagreements.csv" in html and "Disputed ages" in html
+    assert "gallery" in html
     # Captions are rendered (the figure numbers come from workflow/report/*.rst).
     for caption in ("Figure 2", "Figure 3", "Figure 4", "Figure 5", "Figure 6", "Figure 7", "Figure 8"):
         assert caption in html, caption

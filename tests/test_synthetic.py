@@ -96,9 +96,13 @@ def test_files_in_real_formats(small):
     ra, dec = wcs0.all_pix2world(obs["PHANGS_X"], obs["PHANGS_Y"], 0)
     np.testing.assert_allclose(obs["PHANGS_RA"], ra, atol=1e-9)
     np.testing.assert_allclose(obs["PHANGS_DEC"], dec, atol=1e-9)
-    # The catalog age is the planted age, in Myr
+    # The catalog age is the planted age, in Myr, except for the planted SED errors
     m = sed.merge(truth, left_on="ID_PHANGS_CLUSTER", right_on="cluster_id")
-    np.testing.assert_allclose(np.log10(m["PHANGS_AGE_MINCHISQ"]) + 6, m["log_age"], atol=1e-9)
+    errors = pd.read_csv(d / "synthetic-truth/sed_errors/ngc628c.csv")
+    wrong = m["cluster_id"].isin(errors["cluster_id"])
+    assert 0 < wrong.sum() == len(errors)
+    np.testing.assert_allclose(np.log10(m.loc[~wrong, "PHANGS_AGE_MINCHISQ"]) + 6,
+                               m.loc[~wrong, "log_age"], atol=1e-9)
 
 
 def test_positions_are_zero_based_peaks(small):
@@ -168,7 +172,7 @@ def test_deterministic(tmp_path):
         write_galaxy(tmp_path / name, "ngc3351", {"scale": 0.1, "seed": seed}, files)
         outs.append({p.relative_to(tmp_path / name): p.read_bytes()
                      for p in sorted((tmp_path / name).rglob("*")) if p.is_file()})
-    assert outs[0].keys() == outs[1].keys() and len(outs[0]) == 5 + 4 + 1
+    assert outs[0].keys() == outs[1].keys() and len(outs[0]) == 5 + 4 + 2
     for k in outs[0]:
         assert outs[0][k] == outs[1][k], k
     for k in outs[0]:
@@ -247,6 +251,12 @@ def test_defaults_resolve_and_bad_params():
         resolve({"bogus": 1})
     with pytest.raises(ValueError, match="synthetic.mass_range"):
         resolve({"mass_range": [1e6, 1e3]})
+    assert resolve({"sed_errors": {"fraction": 0.2}})["sed_errors"] == {
+        **DEFAULTS["sed_errors"], "fraction": 0.2}
+    with pytest.raises(ValueError, match="synthetic.sed_errors.fraction"):
+        resolve({"sed_errors": {"fraction": 1.5}})
+    with pytest.raises(ValueError, match="synthetic.sed_errors.bogus"):
+        resolve({"sed_errors": {"bogus": 1}})
     with pytest.raises(ValueError, match="ngc9999"):
         simulate("ngc9999", {})
     with pytest.raises(ValueError, match="ngc628c"):
@@ -265,6 +275,12 @@ def test_schema_documents_every_default():
     for key, value in DEFAULTS.items():
         assert props[key]["default"] == value, key
         assert props[key].get("description"), key
+        if isinstance(value, dict):  # a block: each of its keys documented too
+            assert props[key].get("additionalProperties") is False, key
+            assert set(props[key]["properties"]) == set(value), key
+            for sub, sub_value in value.items():
+                assert props[key]["properties"][sub]["default"] == sub_value, (key, sub)
+                assert props[key]["properties"][sub].get("description"), (key, sub)
 
 
 def test_figures(small, tmp_path):
@@ -304,3 +320,54 @@ def test_example_cutouts_show_the_mosaic_pixels_with_aperture_and_scale_bar(smal
     title = fig._suptitle.get_text()
     assert title.startswith("NGC 0628c (simulated)") and "asinh stretch" in title
     assert "4 px" in title
+
+
+def _ub_vi(m_ab: np.ndarray) -> np.ndarray:
+    return np.column_stack([m_ab[:, 1] - m_ab[:, 2], m_ab[:, 3] - m_ab[:, 4]])
+
+
+def test_planted_sed_errors_are_wrong_but_plausible():
+    """About `fraction` of the clusters get a catalog age wrong by >= 10x, mostly young dusty
+    clusters catalogued as older, and the wrong solution still reproduces their colours."""
+    from clusterage.synthetic import ssp
+
+    sims = [simulate(g, {"scale": 0.5, "seed": 4}) for g in ("ngc1566", "ngc628c")]
+    n = sum(len(s["truth"]) for s in sims)
+    errors = pd.concat([s["sed_errors"] for s in sims], ignore_index=True)
+    assert 0.03 * n <= len(errors) <= 0.05 * n + 2
+    assert (errors["kind"] == "young_dusty").mean() >= 0.6
+    young = errors[errors["kind"] == "young_dusty"]
+    assert (young["true_log_age"] < 7.0).all() and (young["true_ebv"] >= 0.4).all()
+    assert (young["catalog_log_age"] >= young["true_log_age"] + 1 - 1e-9).all()
+    assert (young["catalog_ebv"] < young["true_ebv"]).all()
+    old = errors[errors["kind"] == "old_metal_poor"]
+    assert (old["catalog_log_age"] <= old["true_log_age"] - 1 + 1e-9).all()
+    assert (old["true_metallicity"] == 0.004).all()
+    # Plausible: the wrong (solar, catalog E(B-V)) model has the cluster's U-B and V-I.
+    k = ssp.extinction_k("CCM89") * 3.1
+    for s in sims:
+        t = s["truth"].set_index("cluster_id")
+        e = s["sed_errors"]
+        if not len(e):
+            continue
+        c = t.loc[e["cluster_id"]]
+        true_colours = _ub_vi(np.column_stack([c[f"m_ab_{f}"] for f in ssp.FILTERS]))
+        model = ssp.abs_mag_ab(e["catalog_log_age"].to_numpy(), np.zeros(len(e), int))
+        model = _ub_vi(model + k * e["catalog_ebv"].to_numpy()[:, None])
+        rms = np.sqrt(((model - true_colours) ** 2).mean(axis=1))
+        assert (rms <= 0.15 + 1e-6).all(), rms
+        # the catalog columns carry exactly the wrong solution; the truth keeps the right one
+        np.testing.assert_allclose(c["sed_log_age"], e["catalog_log_age"])
+        np.testing.assert_allclose(c["log_age"], e["true_log_age"])
+
+
+def test_sed_errors_are_seeded_and_can_be_off():
+    a = simulate("ngc628c", {"scale": 0.3, "seed": 8})
+    b = simulate("ngc628c", {"scale": 0.3, "seed": 8})
+    pd.testing.assert_frame_equal(a["sed_errors"], b["sed_errors"])
+    off = simulate("ngc628c", {"scale": 0.3, "seed": 8, "sed_errors": {"fraction": 0.0}})
+    assert off["sed_errors"].empty
+    np.testing.assert_array_equal(off["truth"]["sed_log_age"], off["truth"]["log_age"])
+    # planting draws from its own stream: everything else of the survey is unchanged
+    keep = [c for c in a["truth"].columns if not c.startswith("sed_")]
+    pd.testing.assert_frame_equal(a["truth"][keep], off["truth"][keep])

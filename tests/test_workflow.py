@@ -109,3 +109,24 @@ def test_a_run_ends_by_printing_the_test_table_and_where_things_are(tiny_run):
     assert "Figures (PNG and PDF): results-tiny/figures/" in printed
     assert "HTML report: results-tiny/report.html" in printed
     assert (tiny_run / "results-tiny" / "tables" / "summary.csv").is_file()
+
+
+def test_tiny_run_writes_the_disputed_ages(tiny_run):
+    import json
+    import math
+
+    disputes = tiny_run / "results-tiny" / "disputes"
+    ensembles = sorted(disputes.rglob("ensemble.csv"))
+    assert len(ensembles) == 4  # one per setting
+    for path in ensembles:
+        table = pd.read_csv(path)
+        summary = json.loads(path.with_suffix(".json").read_text())
+        assert summary["n_clusters"] == len(table) > 0
+        assert summary["n_clusters"] + summary["n_absent"] == summary["n_sample"]
+        assert (table["n_models"] == 2).all() and (table["cnn_spread"] >= 0).all()
+    five = disputes / "full" / "five_band" / "none" / "true"
+    catalog = pd.read_csv(five / "disagreements.csv")
+    pages = sorted((five / "gallery").glob("page*.png"))
+    assert len(pages) == math.ceil(min(len(catalog), 48) / 4)
+    assert "disputed" in (five / "gallery" / "index.html").read_text().lower()
+    assert not (disputes / "full" / "white_light" / "none" / "true" / "disagreements.csv").exists()

@@ -23,7 +23,7 @@ class CatalogError(ValueError):
     """A catalog that cannot be used as it is; the message names the file and the column."""
 
 
-def _read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
+def read_table(path: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"catalog not found: {path}")
     try:
@@ -62,8 +62,8 @@ def read_catalog(files: GalaxyFiles, data_dir: str | Path, classes=(1, 2, 3),
     parts = []
     for obs_rel, sed_rel in files.catalog_relpaths():
         obs_path, sed_path = data_dir / obs_rel, data_dir / sed_rel
-        obs = _read_table(obs_path, OBS_COLUMNS)
-        sed = _read_table(sed_path, (ID, age_column))
+        obs = read_table(obs_path, OBS_COLUMNS)
+        sed = read_table(sed_path, (ID, age_column))
         for path, frame in ((obs_path, obs), (sed_path, sed)):
             dup = frame[ID][frame[ID].duplicated()]
             if len(dup):

@@ -17,7 +17,8 @@ from typing import Callable, Mapping
 #   runs     - the unmasked models' predictions and loss curves (Fig. 2's runs), with every
 #              seed's run of the same setting (``seed_runs``, their spread)
 #   clusters - the dataset's cluster table (ages, galaxies)
-NEEDS = ("scatter", "groups", "runs", "clusters")
+#   disputes - the disputed-age settings' ensemble tables and disagreement catalogs
+NEEDS = ("scatter", "groups", "runs", "clusters", "disputes")
 CHART = "{chart}"  # the name of a figure drawn once per entry of the config's bar_charts
 
 
@@ -54,6 +55,10 @@ def _outer_sweep(fig, d, paths):
     fig.plot_sweep(d["scatter"], "outer", paths, d["ranges"])
 
 
+def _disputed_ages(fig, d, paths):
+    fig.plot_disputed_ages(d["disputes"], paths)
+
+
 @dataclass(frozen=True)
 class Figure:
     name: str        # file name under <results>/figures/ (PNG and PDF); CHART: one per bar chart
@@ -86,6 +91,8 @@ FIGURES = (
     Figure("fig7_distance_subsamples", "plot_distance_subsamples", "groups", "fig7", "Figures",
            _distance_subsamples),
     Figure("fig8_outer_masks", "plot_outer_sweep", "scatter", "fig8", "Figures", _outer_sweep),
+    Figure("disputed_ages", "plot_disputed_ages", "disputes", "disputed_ages", "Disputed ages",
+           _disputed_ages),
 )
 BY_RULE = {f.rule: f for f in FIGURES}
 
@@ -122,10 +129,26 @@ def read_runs(runs: list[dict], finished_only: bool = False) -> list[dict]:
     return out
 
 
+def read_disputes(disputes: list[dict]) -> list[dict]:
+    """Each disputed-age setting (``dir``: its folder under <results>/disputes) with its
+    ensemble table, summary and disagreement catalog."""
+    import json
+
+    import pandas as pd
+
+    out = []
+    for d in disputes:
+        folder = Path(d["dir"])
+        out.append({**d, "table": pd.read_csv(folder / "ensemble.csv"),
+                    "summary": json.loads((folder / "ensemble.json").read_text()),
+                    "catalog": pd.read_csv(folder / "disagreements.csv")})
+    return out
+
+
 def read(files: Mapping[str, str], *, sample_ranges: Mapping, runs=None, subsamples=None,
-         chart=None) -> dict:
+         chart=None, disputes=None) -> dict:
     """A figure's data from its files (keys of NEEDS: ``scatter``, ``groups``, ``clusters``)
-    and its runs (Fig. 2), galaxy groups (Fig. 6) and bar chart."""
+    and its runs (Fig. 2), galaxy groups (Fig. 6), bar chart and disputed-age settings."""
     import pandas as pd
 
     data = {"ranges": {k: dict(v or {}) for k, v in sample_ranges.items()}}
@@ -142,4 +165,6 @@ def read(files: Mapping[str, str], *, sample_ranges: Mapping, runs=None, subsamp
         data["subsamples"] = {k: list(v) for k, v in subsamples.items()}
     if chart is not None:
         data["chart"] = dict(chart)
+    if disputes is not None:
+        data["disputes"] = read_disputes(disputes)
     return data

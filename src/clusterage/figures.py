@@ -42,7 +42,8 @@ def diameter_label(unit: str = "px", mask: str = "inner") -> str:
 def _with_unit(table: pd.DataFrame) -> pd.DataFrame:
     """Tables written before masks could be in parsecs have no diameter_unit: pixels."""
     if "diameter_unit" in table.columns:
-        return table.assign(diameter_unit=table["diameter_unit"].fillna("px"))
+        unit = table["diameter_unit"].astype(object)
+        return table.assign(diameter_unit=unit.where(unit.notna(), "px"))
     return table.assign(diameter_unit="px")
 
 
@@ -744,6 +745,49 @@ def plot_group_sweeps(groups: pd.DataFrame, paths, mask: str = "inner",
     if not data["complete"].astype(bool).all():
         fig.text(0.5, -0.02, "open symbols: fewer seeds than asked (sweep not finished)",
                  ha="center", va="top", fontsize=8, color="tab:red")
+    fig.tight_layout()
+    save(fig, paths)
+    return fig
+
+
+def plot_disputed_ages(disputes: list[dict], paths) -> None:
+    """CNN mean against SED log age of each disputed-age setting's ensemble, the disputed
+    clusters marked, the 1:1 line and the +- threshold x scatter band.
+
+    ``disputes``: per setting a dict with ``setting``, ``table`` (ensemble), ``catalog``
+    (disagreement catalog), ``summary`` (ensemble.json) and ``threshold``.
+    """
+    _style()
+    n = max(len(disputes), 1)
+    fig, axes = plt.subplots(1, n, figsize=(4.4 * n, 4.2), squeeze=False)
+    if not disputes:
+        _placeholder(axes[0, 0], "No disagreement catalog in this grid\n(disputes.settings).")
+        save(fig, paths)
+        return fig
+    for ax, d in zip(axes[0], disputes):
+        table, catalog, s = d["table"], d["catalog"], d["summary"]["scatter"]
+        ax.errorbar(table["sed_log_age"], table["cnn_mean"], yerr=table["cnn_spread"], fmt="o",
+                    ms=2.5, color="0.55", elinewidth=0.5, lw=0, label="clusters")
+        lo = float(np.nanmin([table["sed_log_age"].min(), table["cnn_mean"].min(), 6.0])) - 0.2
+        hi = float(np.nanmax([table["sed_log_age"].max(), table["cnn_mean"].max(), 10.0])) + 0.2
+        line = np.array([lo, hi])
+        ax.plot(line, line, color="black", lw=1)
+        band = d["threshold"] * s
+        ax.fill_between(line, line - band, line + band, color="0.85", zorder=0,
+                        label=f"within {d['threshold']:g} scatters")
+        for says, colour in (("younger", "tab:blue"), ("older", "tab:red")):
+            c = catalog[catalog["cnn_says"] == says]
+            if len(c):
+                ax.plot(c["sed_log_age"], c["cnn_mean"], "o", ms=5, mfc="none", mew=1.3,
+                        color=colour, label=f"disputed: CNN {says} ({len(c)})")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_xlabel(f"SED (catalog) {LOG_AGE}")
+        ax.set_ylabel(f"CNN mean {LOG_AGE}")
+        summary = d["summary"]
+        ax.set_title(f"{d['setting']}\n{len(catalog)} of {summary['n_clusters']} disputed "
+                     f"({summary['n_absent']} never out of sample)", fontsize=9)
+        ax.legend(fontsize=7, loc="upper left")
     fig.tight_layout()
     save(fig, paths)
     return fig

@@ -4,6 +4,7 @@ A leaf module (standard library only): Snakemake imports it to build the job gra
 job to name its inputs, the aggregation to find the runs. The run layout is spelled here once:
 
     <results>/train/<sample>/<channels>/<occlusion>/<labels>/seed<k>
+    <results>/train/<sample>/<channels>/<occlusion>/<labels>/fold<f>of<n>/seed<k>  (cross-validation)
 
 and the Snakemake patterns (outputs, checkpoints, logs, benchmarks, wildcard constraints) are
 built from the same pieces.
@@ -11,6 +12,7 @@ built from the same pieces.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 CHANNELS = ("five_band", "white_light")
@@ -150,30 +152,50 @@ def setting_name(sample: str, channels: str, occlusion: str, labels: str) -> str
     return SETTING.format(sample=sample, channels=channels, occlusion=occlusion, labels=labels)
 
 
-def _run(setting: str, seed) -> str:
-    return f"{setting}/seed{seed}"
+def fold_part(fold: int | None = None, folds: int | None = None) -> str:
+    """The path part of a cross-validation model, ``fold<f>of<k>/``; empty for the fixed split.
+
+    A model trained on fold f of k (docs/disputes.md) lives one folder below its setting:
+    ``<setting>/fold<f>of<k>/seed<s>``; every other model at ``<setting>/seed<s>``.
+    """
+    return "" if fold is None else f"fold{int(fold)}of{int(folds)}/"
 
 
-def run_dir(results: str, setting: str, seed) -> str:
+def parse_fold(part: str) -> tuple[int, int] | None:
+    """(fold, folds) of a ``fold_part``; None for the fixed split's empty part."""
+    if not part:
+        return None
+    m = re.fullmatch(r"fold(\d+)of(\d+)/", part)
+    if not m:
+        raise ValueError(f"not a fold part: {part!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def _run(setting: str, seed, fold: str = "") -> str:
+    return f"{setting}/{fold}seed{seed}"
+
+
+def run_dir(results: str, setting: str, seed, fold: str = "") -> str:
     """The folder of one (setting, seed) run: metrics, predictions, history, metadata, model."""
-    return f"{results}/train/{_run(setting, seed)}"
+    return f"{results}/train/{_run(setting, seed, fold)}"
 
 
-def checkpoint_dir(results: str, setting: str, seed) -> str:
+def checkpoint_dir(results: str, setting: str, seed, fold: str = "") -> str:
     """Where a running job keeps its resumable state; removed when the run finishes."""
-    return f"{results}/checkpoints/{_run(setting, seed)}"
+    return f"{results}/checkpoints/{_run(setting, seed, fold)}"
 
 
-def train_log(results: str, setting: str, seed) -> str:
-    return f"{results}/logs/train/{_run(setting, seed)}.log"
+def train_log(results: str, setting: str, seed, fold: str = "") -> str:
+    return f"{results}/logs/train/{_run(setting, seed, fold)}.log"
 
 
-def train_benchmark(results: str, setting: str, seed) -> str:
-    return f"{results}/benchmarks/train/{_run(setting, seed)}.tsv"
+def train_benchmark(results: str, setting: str, seed, fold: str = "") -> str:
+    return f"{results}/benchmarks/train/{_run(setting, seed, fold)}.tsv"
 
 
-# Snakemake's view of the same paths: the setting's parts and the seed are wildcards.
-RUN_WILDCARDS = (SETTING, "{seed}")
+# Snakemake's view of the same paths: the setting's parts, the seed and the fold part (empty for
+# the fixed split) are wildcards.
+RUN_WILDCARDS = (SETTING, "{seed}", "{fold}")
 
 
 def wildcard_constraints() -> dict[str, str]:
@@ -185,4 +207,5 @@ def wildcard_constraints() -> dict[str, str]:
         "occlusion": f"none|{masked}",
         "labels": "|".join(LABELS),
         "seed": r"\d+",
+        "fold": r"(?:fold\d+of\d+/)?",
     }

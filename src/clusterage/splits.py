@@ -203,3 +203,43 @@ def overlap_report(clusters: pd.DataFrame, spec: SplitSpec, sample_range: dict |
         table[f"test_overlapping_train_{group}"] = [int((hit & (galaxy == g)).sum()) for g in names]
     total = table.drop(columns="galaxy").sum()
     return pd.concat([table, pd.DataFrame([{"galaxy": "all", **total.to_dict()}])], ignore_index=True)
+
+
+def fold_rows(rows: dict[str, np.ndarray], clusters: pd.DataFrame, spec: SplitSpec,
+              cutout_size: int = 112, folds: int = 5, fold: int = 0) -> dict[str, np.ndarray]:
+    """Cross-validation over a split: every cluster of the sample in exactly one fold's test set.
+
+    ``rows``: the split of ``split_rows``. Its clusters, in the split's own order (train, then
+    validation, then test: for the plain split the seeded shuffle), are cut into ``folds`` nearly
+    equal consecutive chunks; fold ``fold`` tests on its chunk. The rest, read on cyclically
+    from the end of that chunk, is cut into validation and train in the split's
+    validation-to-train ratio. With a grouped split (``split.group`` overlap or galaxy) clusters
+    whose cutouts share pixels stay together, in one chunk and one part, so no test cutout shares
+    pixels with a training cutout; folds do not hold out whole galaxies.
+    """
+    if int(folds) != folds or folds < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {folds}")
+    if not 0 <= fold < folds:
+        raise ValueError(f"fold {fold} is not one of the {folds} folds 0..{folds - 1}")
+    order = np.concatenate([np.asarray(rows[name], np.int64) for name in SPLITS])
+    n = len(order)
+    if spec.group != "none":
+        # Members of a group move next to its first member (components label = smallest position).
+        label = overlap.components(n, *overlap.pairs(clusters.iloc[order], cutout_size))
+        keep = np.argsort(label, kind="stable")
+        order, label = order[keep], label[keep]
+    else:
+        label = np.arange(n)
+    starts = np.flatnonzero(np.r_[True, label[1:] != label[:-1]])   # where a group begins
+    cuts = np.r_[starts, n]
+
+    def snap(target):
+        return int(cuts[np.argmin(np.abs(cuts - target))])
+
+    lo, hi = snap(fold * n / folds), snap((fold + 1) * n / folds)
+    rest = np.concatenate([order[hi:], order[:lo]])
+    rest_cuts = np.r_[[c - hi for c in cuts if hi <= c <= n], [n - hi + c for c in cuts if 0 < c <= lo]]
+    f = np.asarray(spec.fractions, dtype=float)
+    want = f[1] / (f[0] + f[1]) * len(rest)
+    n_val = int(rest_cuts[np.argmin(np.abs(rest_cuts - want))]) if len(rest_cuts) else 0
+    return {"train": rest[n_val:], "validation": rest[:n_val], "test": order[lo:hi]}

@@ -25,7 +25,7 @@ from .fitloop import EpochRunner, epoch_order
 from .galaxies import diameter_pixels
 from .grid import Hyper, Setting, SplitSpec
 from .metrics import scatter
-from .splits import SPLITS, split_rows
+from .splits import SPLITS, fold_rows, split_rows
 
 log = logging.getLogger(__name__)
 
@@ -38,9 +38,15 @@ class SplitData:
 
 
 def sample_split(clusters, setting: Setting, sample_range: dict, split: SplitSpec,
-                 cutout_size: int) -> dict[str, np.ndarray]:
-    """Dataset rows of the train, validation and test clusters of the setting's sample."""
+                 cutout_size: int, fold=None) -> dict[str, np.ndarray]:
+    """Dataset rows of the train, validation and test clusters of the setting's sample.
+
+    ``fold`` = (f, k): fold f of a k-fold cross-validation over the split (splits.fold_rows)
+    instead of the split itself.
+    """
     rows = split_rows(clusters, split, sample_range, cutout_size)
+    if fold is not None:
+        rows = fold_rows(rows, clusters, split, cutout_size, folds=fold[1], fold=fold[0])
     n_sample = sum(len(r) for r in rows.values())
     if n_sample < 10:
         raise ValueError(f"sample {setting.sample!r} holds only {n_sample} clusters; need at least 10")
@@ -48,10 +54,10 @@ def sample_split(clusters, setting: Setting, sample_range: dict, split: SplitSpe
 
 
 def prepare_splits(images, clusters, setting: Setting, sample_range: dict, hyper: Hyper,
-                   split: SplitSpec, seed: int) -> SplitData:
+                   split: SplitSpec, seed: int, fold=None) -> SplitData:
     """Sample, split, build the network input and (for the control) shuffle labels, from the
     whole raw 5-filter stack in memory."""
-    rows = sample_split(clusters, setting, sample_range, split, images.shape[1])
+    rows = sample_split(clusters, setting, sample_range, split, images.shape[1], fold)
     in_sample = np.sort(np.concatenate([rows[name] for name in SPLITS]))
     x_sample = inputs.select_channels(images[in_sample], setting.channels)
     return split_inputs(x_sample, in_sample, rows, clusters, setting, hyper, seed)
@@ -111,9 +117,10 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
           sample_range: dict | None = None, hyper: Hyper | None = None,
           split: SplitSpec | None = None, checkpoint_dir: str | Path | None = None,
           checkpoint_interval_s: float = 0.0, weights_path: str | Path | None = None,
-          gpu_resource=0, allow_cpu_fallback: bool = False) -> dict:
+          gpu_resource=0, allow_cpu_fallback: bool = False, fold=None) -> dict:
     """Train, score and write metrics.json, predictions.csv, history.csv, metadata.json and the
     trained weights (no optimiser state) to ``weights_path`` (default out_dir/model.weights.h5).
+    ``fold`` = (f, k) trains fold f of a k-fold cross-validation instead of the fixed split.
 
     ``dataset_path`` is the packed dataset or, for a white_light setting, its white-light view
     (views.py); only the rows of the setting's sample are read. Stops at once
@@ -134,7 +141,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
 
     clusters = dataset.read_clusters(dataset_path)
     attrs = dataset.read_attrs(dataset_path)
-    rows = sample_split(clusters, setting, sample_range, split, int(attrs["cutout_size"]))
+    rows = sample_split(clusters, setting, sample_range, split, int(attrs["cutout_size"]), fold)
     in_sample = np.sort(np.concatenate([rows[name] for name in SPLITS]))
     x_sample = views.read_input(dataset_path, setting.channels, in_sample)
     bytes_read = int(x_sample.nbytes) * (5 if setting.channels == "white_light" and not attrs.get("view") else 1)
@@ -151,6 +158,8 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     log.info("%s seed %d: %d train (x%d augmented = %d), %d validation, %d test clusters; input %s",
              setting.name, seed, len(data.y["train"]), len(x_train) // len(data.y["train"]),
              len(x_train), len(data.y["validation"]), len(data.y["test"]), x_train.shape[1:])
+    if fold is not None:
+        log.info("cross-validation: fold %d of %d (its test clusters are no other fold's)", *fold)
 
     keras.utils.set_random_seed(seed)
     if hyper.precision != "float32":
@@ -225,6 +234,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
         "setting": asdict(setting), "setting_name": setting.name, "seed": seed,
         "hyperparameters": asdict(hyper), "sample_range": sample_range,
         "split": {**split.as_dict(),
+                  **({"fold": int(fold[0]), "folds": int(fold[1])} if fold is not None else {}),
                   **{f"n_{k}": int(len(v)) for k, v in data.y.items()},
                   "n_train_augmented": int(n_train)},
         "target_scaling": {"min": y_lo, "max": y_hi},

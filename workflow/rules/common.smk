@@ -12,6 +12,7 @@ from snakemake.utils import validate
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # run from a clone without installing
 
 from clusterage import device as _device
+from clusterage import disputes as _disputes
 from clusterage import grid as _grid
 from clusterage import keep as _keep
 from clusterage import plan as _plan
@@ -125,8 +126,8 @@ def download_catalog_log():
     return "logs/download/catalogs_" + "_".join(f"{{{n}}}" for n in names) + ".log"
 
 
-def train_dir(setting_name, seed):
-    return _grid.run_dir(RESULTS, setting_name, seed)
+def train_dir(setting_name, seed, fold=""):
+    return _grid.run_dir(RESULTS, setting_name, seed, fold)
 
 
 def train_params(wildcards):
@@ -134,7 +135,14 @@ def train_params(wildcards):
                               wildcards.labels)
     if name not in PLAN:
         raise WorkflowError(f"no case of the config trains the setting {name}")
-    return _plan.job_params(PLAN[name])
+    params = _plan.job_params(PLAN[name])
+    fold = _grid.parse_fold(wildcards.fold)
+    if fold is not None:  # a cross-validation model: only for the disputed-age settings
+        if name not in CV_SETTINGS or fold[1] != FOLDS:
+            raise WorkflowError(f"{wildcards.fold.rstrip('/')} of {name}: the config asks for "
+                                f"no such cross-validation model (disputes.folds: {FOLDS})")
+        params["fold"] = list(fold)
+    return params
 
 
 # The trainings' software: under --sdm conda their own env (envs/<training_env>.yaml), else the
@@ -174,7 +182,8 @@ def figure_file(name, ext="png"):
 
 
 def final_outputs():
-    return [*report_outputs(), *survey_figures(), *kept_models(), f"{RESULTS}/summary.txt"]
+    return [*report_outputs(), *survey_figures(), *kept_models(), *disputes_outputs(),
+            f"{RESULTS}/summary.txt"]
 
 
 def summary_figures():
@@ -236,11 +245,15 @@ def figure_inputs(figure):
                 "seed_history": [f"{d}/history.csv" for d in every]}
     if figure.needs == "clusters":
         return {"clusters": DATASET}
+    if figure.needs == "disputes":
+        return {"disputes": [f"{d['dir']}/{f}" for d in dispute_folders()
+                             for f in ("ensemble.csv", "ensemble.json", "disagreements.csv")]}
     return {figure.needs: TABLES[figure.needs]}
 
 
 def figure_params(figure):
-    extra = {"runs": {"runs": fig2_runs()}, "clusters": {"subsamples": config["subsamples"]}}
+    extra = {"runs": {"runs": fig2_runs()}, "clusters": {"subsamples": config["subsamples"]},
+             "disputes": {"disputes": dispute_folders()}}
     params = {"figure": figure.rule, "sample_ranges": SAMPLE_RANGES, **extra.get(figure.needs, {})}
     if figure.name == CHART:
         params["chart"] = bar_chart_of
@@ -273,7 +286,7 @@ def report_outputs():
 
 # What the training jobs read and what the finished runs keep (clusterage.views, clusterage.keep).
 WHITE_LIGHT = f"{RESULTS}/dataset/white_light.h5"
-KEEP_MODEL_LOG = f"{RESULTS}/logs/keep_model/{_grid.SETTING}/seed{{seed}}.log"
+KEEP_MODEL_LOG = f"{RESULTS}/logs/keep_model/{_grid.SETTING}/{{fold}}seed{{seed}}.log"
 
 
 def train_dataset(wildcards):
@@ -340,6 +353,62 @@ def slurm_onstart():
 onstart:
     slurm_onstart()
     announce_duplicates()
+
+
+# Disputed ages: per setting the seeds' ensemble; for the chosen settings a catalog and gallery,
+# from k-fold cross-validation models when disputes.folds >= 2 (every cluster out of sample).
+DISPUTES = f"{RESULTS}/disputes"
+FOLDS = config["disputes"]["folds"]
+try:
+    DISPUTE_SETTINGS = _disputes.catalog_settings(config, PLAN)
+except _disputes.DisputesError as exc:
+    raise WorkflowError(f"config error: {exc}") from None
+CV_SETTINGS = DISPUTE_SETTINGS if FOLDS >= 2 else []
+
+
+def dispute_folders():
+    """Each disputed-age setting's folder under <results>/disputes, with the catalog's cuts."""
+    cuts = {k: config["disputes"][k] for k in ("threshold", "max_spread")}
+    return [{"setting": name, "dir": f"{DISPUTES}/{name}", **cuts} for name in DISPUTE_SETTINGS]
+
+
+def dispute_runs():
+    """Each disputed-age setting with the run folders its ensemble combines (partial report)."""
+    return [{**d, "runs": [str(Path(p).parent) for p in setting_predictions(
+        dict(zip(("sample", "channels", "occlusion", "labels"), d["setting"].split("/"))))]}
+            for d in dispute_folders()]
+
+
+def setting_predictions(wildcards):
+    """predictions.csv of every model whose test split the setting's ensemble combines: each
+    seed's, or each (fold, seed)'s in cross-validation mode."""
+    name = setting_of(wildcards)
+    if name not in PLAN:
+        raise WorkflowError(f"no case of the config trains the setting {name}")
+    folds = [_grid.fold_part(f, FOLDS) for f in range(FOLDS)] if name in CV_SETTINGS else [""]
+    return [f"{train_dir(name, seed, fold)}/predictions.csv" for fold in folds for seed in SEEDS]
+
+
+def setting_of(wildcards):
+    w = wildcards if isinstance(wildcards, dict) else dict(wildcards.items())
+    return _grid.setting_name(w["sample"], w["channels"], w["occlusion"], w["labels"])
+
+
+def all_galaxy_files():
+    return {g: galaxy_files(g) for g in GALAXIES}
+
+
+def all_catalog_files():
+    """The obs and sed tables of every galaxy (their photometry places clusters on U-B vs V-I)."""
+    return [f"{data_dir()}/{rel}" for g in GALAXIES
+            for pair in galaxy_files(g).catalog_relpaths() for rel in pair]
+
+
+def disputes_outputs():
+    ensembles = [f"{DISPUTES}/{name}/ensemble.csv" for name in PLAN]
+    catalogs = [f"{DISPUTES}/{name}/{out}" for name in DISPUTE_SETTINGS
+                for out in ("disagreements.csv", "gallery")]
+    return ensembles + catalogs
 
 
 onsuccess:

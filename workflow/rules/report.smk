@@ -88,6 +88,7 @@ rule partial_report:
         config=config,
         dataset=DATASET,
         runs=fig2_runs(),
+        disputes=dispute_runs(),
     conda:
         "../../envs/clusterage.yaml"
     log:

@@ -10,6 +10,8 @@ rule synthetic_galaxy:
     output:
         synthetic_outputs(),
         truth=f"{SURVEY}/synthetic-truth/{{galaxy}}.csv",
+        # The planted SED errors (the known answer of the disagreement catalog): no rule reads it.
+        sed_errors=f"{SURVEY}/synthetic-truth/sed_errors/{{galaxy}}.csv",
     params:
         synthetic=config["synthetic"],
         layout=config["data"]["layout"],

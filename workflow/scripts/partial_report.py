@@ -13,6 +13,7 @@ from clusterage.logs import to_file
 to_file(snakemake.log[0])
 
 from clusterage.aggregate import write_tables  # noqa: E402
+from clusterage.disputes import current  # noqa: E402
 from clusterage.figure_registry import figure_files, read, read_runs  # noqa: E402
 
 log = logging.getLogger("partial_report")
@@ -29,6 +30,7 @@ if Path(snakemake.params.dataset).is_file():
     files["clusters"] = snakemake.params.dataset
 data = read(files, sample_ranges=config["samples"], subsamples=config["subsamples"])
 data["runs"] = read_runs(snakemake.params.runs, finished_only=True)
+data["disputes"] = [d for d in (current(**spec) for spec in snakemake.params.disputes) if d]
 for name, figure, chart in figure_files(config["bar_charts"]):
     if figure.needs not in data:
         log.info("no %s yet: %s left out", figure.needs, name)

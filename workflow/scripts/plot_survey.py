@@ -16,4 +16,5 @@ truth = pd.read_csv(snakemake.input.truth)
 plot_example_cutouts(survey, snakemake.params.galaxy, truth, snakemake.output.cutouts)
 catalog = pd.concat([Table.read(p).to_pandas() for p in snakemake.input.catalogs], ignore_index=True)
 plot_colour_colour(catalog, snakemake.output.colours,
-                   log_age=np.log10(catalog["PHANGS_AGE_MINCHISQ"].to_numpy()) + 6)
+                   log_age=np.log10(catalog["PHANGS_AGE_MINCHISQ"].to_numpy()) + 6,
+                   age_label="catalog (SED) log(age / yr)")

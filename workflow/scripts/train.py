@@ -40,4 +40,5 @@ with RunLock(f"{snakemake.params.checkpoint}.run", snakemake.output, fingerprint
             # A job given a GPU its backend cannot see stops at once, unless the config allows it.
             gpu_resource=snakemake.resources.get("gpu", 0),
             allow_cpu_fallback=snakemake.config.get("allow_cpu_fallback", False),
+            fold=job.get("fold"),  # a cross-validation model (disputes.folds); absent: fixed split
         )

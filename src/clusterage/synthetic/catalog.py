@@ -1,7 +1,8 @@
 """PHANGS-style cluster catalogs (obs and sed FITS tables) for the planted clusters.
 
 Photometry is the planted cluster light (plus its red supergiant, if any) with the noise of a
-4 px aperture; the SED columns hold the planted truth, so the catalog age is the true age.
+4 px aperture; the SED columns hold the planted truth (the catalog age is the true age) except for
+the planted SED errors (sed_errors.py), which get a wrong but plausible solution.
 """
 
 from __future__ import annotations
@@ -86,12 +87,13 @@ def build_tables(rng, truth: pd.DataFrame, flux: np.ndarray, p: dict) -> pd.Data
         cols[f"PHANGS_{f}_mJy_ERR"] = f_err[:, b] * to_mjy[b]
     cols["PHANGS_CI"] = concentration_index(truth["a_px"].to_numpy(), p)
     cols["CC_CLASS"] = colour_class(m_vega[:, 3] - m_vega[:, 4], m_vega[:, 1] - m_vega[:, 2])
-    age = 10.0 ** (truth["log_age"].to_numpy(float) - 6.0)
+    sed = truth   # sed_* columns: the catalog's solution (sed_errors.apply)
+    age = 10.0 ** (sed["sed_log_age"].to_numpy(float) - 6.0)
     cols["PHANGS_AGE_MINCHISQ"] = age
     cols["PHANGS_AGE_MINCHISQ_ERR"] = age * (10.0**0.15 - 1.0)
-    cols["PHANGS_MASS_MINCHISQ"] = truth["mass"].to_numpy(float)
-    cols["PHANGS_MASS_MINCHISQ_ERR"] = truth["mass"].to_numpy(float) * 0.2
-    cols["PHANGS_EBV_MINCHISQ"] = truth["ebv"].to_numpy(float)
+    cols["PHANGS_MASS_MINCHISQ"] = sed["sed_mass"].to_numpy(float)
+    cols["PHANGS_MASS_MINCHISQ_ERR"] = sed["sed_mass"].to_numpy(float) * 0.2
+    cols["PHANGS_EBV_MINCHISQ"] = sed["sed_ebv"].to_numpy(float)
     cols["PHANGS_EBV_MINCHISQ_ERR"] = np.full(n, 0.05)
     cols["PHANGS_REDUCEDCHISQ_MINCHISQ"] = rng.chisquare(3, n) / 3.0
     return pd.DataFrame(cols)

@@ -59,6 +59,14 @@ def asinh_stretch(cut: np.ndarray) -> tuple[np.ndarray, float]:
     return np.arcsinh((cut - lo) / soft), float(np.arcsinh((hi - lo) / soft))
 
 
+def show_stretched(ax, cut: np.ndarray) -> None:
+    """One cutout in ``ax`` with the stretch of :func:`asinh_stretch`, without ticks."""
+    shown, top = asinh_stretch(np.asarray(cut, float))
+    ax.imshow(shown, origin="lower", cmap="gray_r", vmin=0, vmax=top, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def _scale_bar(ax, distance_mpc: float, arcsec: float = 1.0) -> None:
     """A bar of ``arcsec`` in the lower left, labelled in arcsec and parsecs at the distance."""
     length = arcsec / PIXEL_SCALE_ARCSEC
@@ -124,7 +132,8 @@ def plot_example_cutouts(data_dir, target: str, truth: pd.DataFrame, out_png, fi
     return _save(draw_example_cutouts(data_dir, target, truth, files, log_ages), out_png)
 
 
-def plot_colour_colour(catalog: pd.DataFrame, out_png, log_age=None) -> list[Path]:
+def plot_colour_colour(catalog: pd.DataFrame, out_png, log_age=None,
+                       age_label: str = "true log(age / yr)") -> list[Path]:
     """U-B vs V-I (Vega) of catalogued clusters over the BC03 tracks (Z = 0.02 and 0.004) and
     the CCM89 reddening vector for E(B-V) = 0.5.
 
@@ -140,9 +149,29 @@ def plot_colour_colour(catalog: pd.DataFrame, out_png, log_age=None) -> list[Pat
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
     if log_age is not None:
         sc = ax.scatter(vi, ub, c=np.asarray(log_age), s=5, cmap="viridis", alpha=0.8, lw=0)
-        fig.colorbar(sc, ax=ax, label="true log(age / yr)")
+        fig.colorbar(sc, ax=ax, label=age_label)
     else:
         ax.scatter(vi, ub, s=5, color="0.3", alpha=0.6, lw=0)
+    draw_tracks(ax)
+    draw_reddening_vector(ax, 1.3, -1.6)
+    ax.set_xlabel("V - I (F555W - F814W, Vega)")
+    ax.set_ylabel("U - B (F336W - F438W, Vega)")
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return _save(fig, out_png)
+
+
+def track_colours(log_age, z: str = "0.02") -> tuple[np.ndarray, np.ndarray]:
+    """V-I and U-B (Vega) of the BC03 SSP of metallicity ``z`` at the given log ages."""
+    t = ssp.ssp_table(z)
+    a = np.clip(np.asarray(log_age, float), t["log_age_yr"].min(), t["log_age_yr"].max())
+    return (np.interp(a, t["log_age_yr"], t["V-I_Vega"]),
+            np.interp(a, t["log_age_yr"], t["U-B_Vega"]))
+
+
+def draw_tracks(ax, fontsize: float = 7, limits: bool = True) -> None:
+    """The BC03 tracks in U-B vs V-I (Vega; Z = 0.02 solid with log ages marked, Z = 0.004
+    dashed), on the axes' usual window (U-B increasing downwards)."""
     for z, style in (("0.02", "-"), ("0.004", "--")):
         t = ssp.ssp_table(z)
         ax.plot(t["V-I_Vega"], t["U-B_Vega"], style, color="crimson", lw=1.2,
@@ -150,17 +179,18 @@ def plot_colour_colour(catalog: pd.DataFrame, out_png, log_age=None) -> list[Pat
         if z == "0.02":
             for a in (6.0, 7.0, 8.0, 9.0, 10.0):
                 row = t.iloc[(t["log_age_yr"] - a).abs().argmin()]
-                ax.annotate(f"{a:g}", (row["V-I_Vega"], row["U-B_Vega"]), fontsize=7,
+                ax.annotate(f"{a:g}", (row["V-I_Vega"], row["U-B_Vega"]), fontsize=fontsize,
                             color="crimson", xytext=(3, 3), textcoords="offset points")
-    k = ssp.extinction_k("CCM89") * 3.1 * 0.5
-    x0, y0 = 1.3, -1.6
+    if limits:
+        ax.set_xlim(-1.0, 2.5)
+        ax.set_ylim(1.0, -2.2)
+
+
+def draw_reddening_vector(ax, x0: float, y0: float, ebv: float = 0.5, fontsize: float = 7,
+                          label: bool = True) -> None:
+    """The CCM89 reddening vector for ``ebv`` from (V-I, U-B) = (x0, y0)."""
+    k = ssp.extinction_k("CCM89") * 3.1 * ebv
     ax.annotate("", xy=(x0 + k[3] - k[4], y0 + k[1] - k[2]), xytext=(x0, y0),
                 arrowprops=dict(arrowstyle="->", color="k"))
-    ax.text(x0, y0 - 0.15, "E(B-V) = 0.5", fontsize=7)
-    ax.set_xlabel("V - I (F555W - F814W, Vega)")
-    ax.set_ylabel("U - B (F336W - F438W, Vega)")
-    ax.set_xlim(-1.0, 2.5)
-    ax.set_ylim(1.0, -2.2)
-    ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    return _save(fig, out_png)
+    if label:
+        ax.text(x0, y0 - 0.15, f"E(B-V) = {ebv:g}", fontsize=fontsize)

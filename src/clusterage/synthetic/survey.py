@@ -11,7 +11,7 @@ from astropy.io import fits
 
 from .. import galaxies, reference
 from ..atomic import atomic_path
-from . import catalog, clusters, environment, layout, render, ssp
+from . import catalog, clusters, environment, layout, render, sed_errors, ssp
 from .params import resolve
 from .sky import mosaic_wcs
 
@@ -33,7 +33,8 @@ def simulate(target: str, params: dict | None = None) -> dict:
     p = resolve(params)
     info = galaxies.TABLE1[target]
     pcpp = galaxies.pc_per_pixel(info.distance_mpc)
-    r_age, r_pop, r_env, r_lay, r_sur, r_cat, r_img, r_id, r_pool = _rngs(p["seed"], target, 9)
+    # A stream per stage; a stage added later takes a new stream, so earlier ones do not change.
+    r_age, r_pop, r_env, r_lay, r_sur, r_cat, r_img, r_id, r_pool, r_sed = _rngs(p["seed"], target, 10)
 
     ref = reference.log_ages(target)
     n = max(1, int(round(p["scale"] * ref.size)))
@@ -79,6 +80,9 @@ def simulate(target: str, params: dict | None = None) -> dict:
         # Each cluster carries the id of the real cluster whose age it drew.
         ids = reference.cluster_ids(target)[ref_rows]
     truth["cluster_id"] = ids
+    # The catalog's SED solution: the truth, except the planted errors (images follow the truth).
+    planted = sed_errors.plant(r_sed, pop, info.distance_mpc, p)
+    truth = pd.concat([truth, sed_errors.apply(truth, planted)], axis=1)
 
     # RSGs sit inside their cluster; their light is part of the cluster's measured light.
     cl_flux = ssp.count_rate(pop[[f"m_ab_{f}" for f in ssp.FILTERS]].to_numpy())
@@ -93,6 +97,7 @@ def simulate(target: str, params: dict | None = None) -> dict:
         p=p, info=info, pcpp=pcpp, layout=lay, wcs=wcs, truth=truth, bg=bg, lanes=lanes,
         nebulae=nebulae, neb_flux=neb_flux, neighbours=nb, nb_flux=nb_flux, stars=stars,
         st_flux=st_flux, cl_flux=cl_flux, rsg_flux=rsg_flux, r_cat=r_cat, r_img=r_img,
+        sed_errors=sed_errors.truth_file(truth, planted),
     )
 
 
@@ -254,15 +259,23 @@ def write_galaxy(data_dir: Path, target: str, params: dict, files) -> pd.DataFra
     out = truth_table(truth)
     with atomic_path(data_dir / f"synthetic-truth/{target}.csv") as tmp:
         out.to_csv(tmp, index=False)
+    # The known answer of the disagreement catalog; no rule of the workflow reads it.
+    with atomic_path(data_dir / sed_errors_relpath(target)) as tmp:
+        sim["sed_errors"].to_csv(tmp, index=False)
     return out
+
+
+def sed_errors_relpath(target: str) -> str:
+    """Where write_galaxy lists a galaxy's planted SED errors, relative to the data folder."""
+    return f"synthetic-truth/sed_errors/{target}.csv"
 
 
 def truth_table(truth: pd.DataFrame) -> pd.DataFrame:
     first = ["galaxy", "cluster_id", "cluster_class", "x", "y", "ra", "dec", "log_age",
              "age_myr", "mass", "mass_formed", "ebv", "metallicity", "reff_pc", "a_px",
              "full_coverage", "edge", "group"]
-    rest = [c for c in truth.columns if c not in first and c not in ("z_index", "env_z_index",
-                                                                      "env_donor")]
+    hidden = ("z_index", "env_z_index", "env_donor", "sed_log_age", "sed_ebv", "sed_mass")
+    rest = [c for c in truth.columns if c not in first and c not in hidden]
     return truth[first + rest].sort_values("cluster_id").reset_index(drop=True)
 
 

@@ -1,0 +1,70 @@
+# Clusters whose catalog (SED) age the CNN disputes: the seeds' out-of-sample predictions of a
+# setting -> ensemble table -> disagreement catalog (CSV) -> gallery (PNG pages + HTML page).
+
+SETTING_DIR = f"{DISPUTES}/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}"
+
+
+localrules:
+    ensemble,
+    disagreements,
+    dispute_gallery,
+
+
+rule ensemble:
+    input:
+        setting_predictions,
+    output:
+        table=f"{SETTING_DIR}/ensemble.csv",
+        summary=f"{SETTING_DIR}/ensemble.json",
+    params:
+        setting=setting_of,
+    conda:
+        "../../envs/clusterage.yaml"
+    log:
+        f"{RESULTS}/logs/disputes/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/ensemble.log",
+    script:
+        "../scripts/ensemble.py"
+
+
+rule disagreements:
+    input:
+        table=f"{SETTING_DIR}/ensemble.csv",
+        summary=f"{SETTING_DIR}/ensemble.json",
+        catalogs=all_catalog_files(),
+    output:
+        report(f"{SETTING_DIR}/disagreements.csv", caption="../report/disagreements.rst",
+               category="Disputed ages"),
+    params:
+        threshold=config["disputes"]["threshold"],
+        max_spread=config["disputes"]["max_spread"],
+        files=all_galaxy_files(),
+        data_dir=data_dir(),
+    conda:
+        "../../envs/clusterage.yaml"
+    log:
+        f"{RESULTS}/logs/disputes/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/disagreements.log",
+    script:
+        "../scripts/disagreements.py"
+
+
+rule dispute_gallery:
+    input:
+        catalog=f"{SETTING_DIR}/disagreements.csv",
+        summary=f"{SETTING_DIR}/ensemble.json",
+        dataset=DATASET,
+        catalogs=all_catalog_files(),
+    output:
+        report(directory(f"{SETTING_DIR}/gallery"), htmlindex="index.html",
+               caption="../report/dispute_gallery.rst", category="Disputed ages"),
+    params:
+        threshold=config["disputes"]["threshold"],
+        max_spread=config["disputes"]["max_spread"],
+        max_clusters=config["disputes"]["gallery_max"],
+        files=all_galaxy_files(),
+        data_dir=data_dir(),
+    conda:
+        "../../envs/clusterage.yaml"
+    log:
+        f"{RESULTS}/logs/disputes/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/gallery.log",
+    script:
+        "../scripts/dispute_gallery.py"

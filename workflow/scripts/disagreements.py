@@ -1,0 +1,11 @@
+"""The disagreement catalog of one setting: clusters whose SED age the CNN disputes."""
+from clusterage.logs import to_file
+
+to_file(snakemake.log[0])
+
+from clusterage.disputes import catalog_colours, write_catalog  # noqa: E402
+
+p = snakemake.params
+write_catalog(snakemake.input.table, snakemake.input.summary, snakemake.output[0],
+              threshold=p.threshold, max_spread=p.max_spread,
+              colours=catalog_colours(p.files, p.data_dir))
