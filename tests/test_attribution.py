@@ -1,0 +1,224 @@
+"""Attributions of a trained model: Integrated Gradients, SmoothGrad, radial profiles and
+test-time occlusion, on every installed Keras backend."""
+
+import functools
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from clusterage import attribution as A
+from clusterage import inputs
+
+BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
+
+# Runs in a fresh process per backend (Keras picks its backend once, at import). A small CNN
+# with non-zero biases (as after training) on 40 x 40 five-filter cutouts behind an inner mask.
+PROBE = """
+import json
+import numpy as np
+import keras
+from clusterage import attribution as A, inputs
+from clusterage.model import build_cnn
+
+rng = np.random.default_rng(0)
+raw = rng.gamma(2.0, 1.0, (6, 40, 40, 5)).astype(np.float32)
+visible = inputs.visible_mask(40, "inner", 12)
+x = inputs.prepare(raw, "five_band", "inner", 12)
+model = build_cnn(x.shape[1:], conv_filters=(4, 8, 8), dense_units=(16,), seed=3)
+model.set_weights([w if w.ndim > 1 else rng.normal(0, 0.05, w.shape).astype(np.float32)
+                   for w in model.get_weights()])
+out = {"backend": keras.backend.backend()}
+grad = A.gradient_function(model)  # one compiled gradient for every call below
+for steps in (16, 256):
+    ig = A.integrated_gradients(model, x, steps=steps, visible=visible, batch_size=64, grad=grad)
+    scale = np.abs(ig.output - ig.baseline_output).mean()
+    out[f"completeness_{steps}"] = (np.abs(ig.completeness_error) / scale).tolist()
+    out[f"hidden_max_{steps}"] = float(np.abs(ig.attributions[:, ~visible]).max())
+direct = model.predict(np.concatenate([x, np.zeros_like(x[:1])]), verbose=0)[:, 0]
+out["f_x_error"] = float(np.abs(ig.output - direct[:-1]).max())
+out["f_baseline_error"] = float(np.abs(ig.baseline_output - direct[-1]).max())
+blur = A.integrated_gradients(model, x, steps=256, baseline="blur", visible=visible, batch_size=64,
+                              grad=grad)
+out["blur_hidden_max"] = float(np.abs(blur.attributions[:, ~visible]).max())
+out["blur_completeness"] = (np.abs(blur.completeness_error)
+                            / np.abs(blur.output - blur.baseline_output).mean()).tolist()
+sg = A.smoothgrad(model, x, samples=4, visible=visible, seed=1, batch_size=7, grad=grad)
+out["smoothgrad_hidden_max"] = float(np.abs(sg[:, ~visible]).max())
+out["smoothgrad_visible_max"] = float(np.abs(sg[:, visible]).max())
+sg_other_batch = A.smoothgrad(model, x, samples=4, visible=visible, seed=1, batch_size=64, grad=grad)
+out["smoothgrad_batch_difference"] = float(np.abs(sg - sg_other_batch).max())
+
+# The same quantities from PAIR's saliency package, one image at a time.
+import saliency.core as saliency
+
+def call_model(batch, call_model_args=None, expected_keys=None):
+    return {saliency.INPUT_OUTPUT_GRADIENTS: grad(np.asarray(batch, np.float32))[1]}
+
+n = 5  # saliency's rule: n points linspace(0, 1, n), each weighted 1/n
+ours = A.path_integral(grad, x, np.zeros_like(x), np.linspace(0, 1, n), np.full(n, 1 / n), 9)
+theirs = np.stack([saliency.IntegratedGradients().GetMask(xi, call_model, x_steps=n, batch_size=n)
+                   for xi in x])
+out["saliency_ig_difference"] = float(np.abs(ours.attributions - theirs).max())
+out["saliency_ig_scale"] = float(np.abs(theirs).max())
+vanilla = np.stack([saliency.GradientSaliency().GetMask(xi, call_model) for xi in x])
+no_noise = A.smoothgrad(model, x, samples=3, noise=0.0, batch_size=5, grad=grad)
+out["saliency_gradient_difference"] = float(np.abs(no_noise - vanilla).max())
+out["saliency_gradient_scale"] = float(np.abs(vanilla).max())
+print(json.dumps(out))
+"""
+
+
+def installed(backend):
+    return importlib.util.find_spec(BACKEND_MODULES[backend]) is not None
+
+
+@functools.cache
+def probe(backend):
+    if not installed(backend):
+        pytest.skip(f"Keras backend {backend!r} is not installed (pip install clusterage[{backend}])")
+    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", OMP_NUM_THREADS="1",
+               JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
+    proc = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("backend", sorted(BACKEND_MODULES))
+def test_integrated_gradients_sum_to_the_change_of_the_prediction(backend):
+    """Completeness: sum(IG) = f(x) - f(baseline) within 3% of the mean |f(x) - f(baseline)|
+    over the cutouts at 256 steps, for the zero and the blurred baseline (the residual is the quadrature error of a ReLU
+    network's piecewise-constant path gradient, which shrinks as 1/steps)."""
+    out = probe(backend)
+    assert out["backend"] == backend
+    assert max(out["completeness_256"]) < 0.03
+    # More steps, smaller error: the residual is the quadrature's, not a wrong formula.
+    assert np.median(out["completeness_256"]) < np.median(out["completeness_16"])
+    assert max(out["blur_completeness"]) < 0.03
+    # f(x) and f(baseline) are the model's own predictions.
+    assert out["f_x_error"] < 1e-5 and out["f_baseline_error"] < 1e-5
+
+
+@pytest.mark.parametrize("backend", sorted(BACKEND_MODULES))
+def test_hidden_pixels_get_exactly_zero_attribution(backend):
+    out = probe(backend)
+    assert out["hidden_max_16"] == 0.0 and out["hidden_max_256"] == 0.0
+    assert out["blur_hidden_max"] == 0.0
+    assert out["smoothgrad_hidden_max"] == 0.0 and out["smoothgrad_visible_max"] > 0
+
+
+@pytest.mark.parametrize("backend", sorted(BACKEND_MODULES))
+def test_batched_attributions_match_the_saliency_package(backend):
+    pytest.importorskip("saliency")
+    out = probe(backend)
+    assert out["saliency_ig_difference"] <= 1e-5 * out["saliency_ig_scale"]
+    assert out["saliency_gradient_difference"] <= 1e-5 * out["saliency_gradient_scale"]
+    assert out["smoothgrad_batch_difference"] < 1e-6 * out["smoothgrad_visible_max"]
+
+
+def test_an_unsupported_backend_is_named():
+    import keras
+
+    class Fake:
+        pass
+
+    real = keras.backend.backend
+    keras.backend.backend = lambda: "numpy"
+    try:
+        with pytest.raises(A.UnsupportedBackend, match="'numpy'"):
+            A.gradient_function(Fake())
+    finally:
+        keras.backend.backend = real
+
+
+def test_radial_profile_is_the_share_within_each_radius():
+    size = 112
+    maps = np.zeros((3, size, size, 2), np.float32)
+    maps[0, 56, 56, 0] = 2.0                 # all at the cluster pixel
+    maps[1, 56, 56 + 20, 1] = -1.0           # all at 20 px: sign does not matter
+    maps[2, 56, 56 + 12, 0] = 1.0            # half at exactly 12 px (hidden by inner D = 24) ...
+    maps[2, 56 + 13, 56, 1] = 1.0            # ... half at 13 px (visible)
+    prof = A.radial_profile(maps)
+    radii = A.profile_radii(size)
+    assert radii[0] == 0 and radii[-1] == 80 and prof.shape == (3, 81)  # corner pixel at 79.2 px
+    assert np.all(prof[0] == 1.0)
+    assert np.all(prof[1, :20] == 0) and np.all(prof[1, 20:] == 1)
+    assert prof[2, 12] == 0.5 and prof[2, 13] == 1.0
+    # The share within r = 12 is exactly what an inner mask of D = 24 hides.
+    hidden = ~inputs.visible_mask(size, "inner", 24)
+    rng = np.random.default_rng(1)
+    noise = rng.normal(size=(4, size, size, 1))
+    share = np.abs(noise[..., 0])[:, hidden].sum(axis=1) / np.abs(noise[..., 0]).sum(axis=(1, 2))
+    np.testing.assert_allclose(A.radial_profile(noise)[:, 12], share, rtol=1e-12)
+    assert np.isnan(A.radial_profile(np.zeros((1, 8, 8, 1)))).all()
+
+
+def test_age_range_means_by_true_age():
+    maps = np.stack([np.full((4, 4, 2), v, np.float32) for v in (-1.0, 3.0, 5.0, 7.0)])
+    means, counts = A.age_range_means(maps, np.array([6.5, 7.0, 7.9, 9.0]))
+    assert counts.tolist() == [1, 2, 1]
+    assert means[0].max() == 1.0 and means[1].max() == 4.0 and means[2].max() == 7.0
+    means, counts = A.age_range_means(maps[:1], np.array([6.0]))
+    assert counts.tolist() == [1, 0, 0] and np.isnan(means[1]).all()
+
+
+def test_test_time_occlusion_builds_inputs_as_training_does():
+    rng = np.random.default_rng(2)
+    raw = rng.gamma(2.0, 1.0, (5, 32, 32, 5)).astype(np.float32)
+    log_age = np.linspace(6, 9, 5)
+    seen = []
+
+    def predict(x):
+        seen.append(x)
+        return np.full(len(x), 7.5)
+
+    table = A.occlusion_curve(predict, raw, log_age, "white_light", [0, 8, 16])
+    assert list(zip(table["mask"], table["diameter"])) == [
+        ("inner", 0), ("inner", 8), ("inner", 16), ("outer", 0), ("outer", 8), ("outer", 16)]
+    assert len(seen) == 5  # D = 0 is predicted once, shared by both curves
+    np.testing.assert_array_equal(seen[0], inputs.prepare(raw, "white_light", "none", 0))
+    np.testing.assert_array_equal(seen[2], inputs.prepare(raw, "white_light", "inner", 16))
+    np.testing.assert_array_equal(seen[3], inputs.prepare(raw, "white_light", "outer", 8))
+    assert np.allclose(table["scatter"], 1.49 * np.median(np.abs(7.5 - log_age)))
+
+
+def test_settings_to_explain():
+    grid = ["full/five_band/none/true", "full/white_light/none/true",
+            "full/white_light/inner24/true", "full/white_light/inner24/shuffled",
+            "no_extremes/five_band/none/true"]
+    assert A.select_settings(None, grid) == ["full/five_band/none/true", "full/white_light/none/true",
+                                             "no_extremes/five_band/none/true"]
+    assert A.select_settings(["full/white_light/inner24/true"], grid) == ["full/white_light/inner24/true"]
+    with pytest.raises(ValueError, match="'full/white_light/outer8/true'"):
+        A.select_settings(["full/white_light/outer8/true"], grid)
+
+
+def test_blur_baseline_keeps_the_mean_and_smooths():
+    x = np.zeros((1, 40, 40, 1), np.float32)
+    x[0, 20, 20, 0] = 1.0
+    b = A.gaussian_blur(x, 2.0)
+    assert abs(b.sum() - 1.0) < 1e-5 and b.max() < 0.05 and b[0, 20, 20, 0] == b.max()
+    with pytest.raises(ValueError, match="too wide"):
+        A.gaussian_blur(x, 20.0)
+    with pytest.raises(ValueError, match="unknown baseline 'noise'"):
+        A.make_baseline(x, "noise")
+
+
+def test_a_run_with_another_dataset_is_refused(tmp_path):
+    from clusterage import dataset
+
+    clusters = pd.DataFrame({"galaxy": ["ngc628c"] * 12, "cluster_id": np.arange(12),
+                             "log_age": np.linspace(6, 9, 12), "x": 0.0, "y": 0.0, "ra": 0.0,
+                             "dec": 0.0, "cluster_class": 1, "distance_mpc": 9.8})
+    dataset.write(tmp_path / "d.h5", np.zeros((12, 16, 16, 5), np.float32), clusters,
+                  source="synthetic", filters={})
+    meta = {"setting_name": "full/five_band/none/true", "seed": 0,
+            "dataset": {"content_sha256": "0" * 64}}
+    with pytest.raises(ValueError, match="d.h5: content differs from the dataset the run"):
+        A.run_test_split(tmp_path / "d.h5", meta)
