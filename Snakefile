@@ -1,7 +1,8 @@
 # clusterage: where in a Hubble image is a star cluster's age written?
 # Reproduces Viaña et al. (PHANGS-HST + CNNs). The chain, one rule file per stage:
 #   data (synthetic.smk | download.smk) -> ingest.smk (cutouts, HDF5) -> train.smk (one Slurm GPU
-#   job per setting and seed, null predictor) -> report.smk (scatter table, figures).
+#   job per setting and seed, null predictor) -> report.smk (scatter table, figures);
+#   attribution.smk: where the trained models read the age (maps, profiles, test-time occlusion).
 from snakemake.utils import min_version
 
 min_version("9.0")
@@ -16,6 +17,7 @@ include: "workflow/rules/download.smk"
 include: "workflow/rules/ingest.smk"
 include: "workflow/rules/train.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/attribution.smk"
 
 
 rule all:

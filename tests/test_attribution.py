@@ -222,3 +222,27 @@ def test_a_run_with_another_dataset_is_refused(tmp_path):
             "dataset": {"content_sha256": "0" * 64}}
     with pytest.raises(ValueError, match="d.h5: content differs from the dataset the run"):
         A.run_test_split(tmp_path / "d.h5", meta)
+
+
+@pytest.mark.parametrize("region", ["environment", "cluster"])
+def test_a_model_that_reads_only_one_region_is_attributed_there(region):
+    """The known answer in miniature: a model that sees only the pixels beyond r = 12 px (or
+    only those within) gets all of its attribution there, by IG and by SmoothGrad."""
+    import keras
+
+    size = 40
+    beyond = A.pixel_radius(size) > 12
+    keep = (beyond if region == "environment" else ~beyond).astype("float32")[None, :, :, None]
+    inp = keras.Input((size, size, 1))
+    seen = keras.layers.Lambda(lambda t: t * keep)(inp)
+    # Positive weights on positive pixels: every ReLU unit is active, no cutout gets a zero map.
+    positive = keras.initializers.RandomUniform(0.0, 0.01, seed=0)
+    hidden = keras.layers.Dense(4, activation="relu", kernel_initializer=positive)(
+        keras.layers.Flatten()(seen))
+    model = keras.Model(inp, keras.layers.Dense(1, kernel_initializer=positive)(hidden))
+    x = np.random.default_rng(3).random((5, size, size, 1)).astype(np.float32)
+    ig = A.integrated_gradients(model, x, steps=32, batch_size=40)
+    sg = A.smoothgrad(model, x, samples=4, batch_size=40)
+    for maps in (ig.attributions, sg):
+        outside = 1 - A.radial_profile(maps)[:, 12]
+        assert np.all(outside == (1.0 if region == "environment" else 0.0)), outside

@@ -79,3 +79,26 @@ def test_a_finished_run_has_nothing_left_to_do(tiny_run):
                          cwd=tiny_run, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0
     assert "Nothing to be done" in out.stdout + out.stderr
+
+
+@pytest.mark.slow
+def test_tiny_run_explains_the_unmasked_models(tiny_run):
+    results = tiny_run / "results-tiny"
+    for channels in ("five_band", "white_light"):
+        for seed in (0, 1):
+            run = results / "attribution" / "full" / channels / "none" / "true" / f"seed{seed}"
+            profiles = pd.read_csv(run / "profiles.csv")
+            assert set(profiles["method"]) == {"integrated_gradients", "smoothgrad"}
+            assert (profiles["r80"] > 0.999).all() and (profiles["r0"] >= 0).all()
+            occlusion = pd.read_csv(run / "occlusion.csv")
+            assert sorted(set(occlusion["mask"])) == ["inner", "outer"]
+            assert occlusion["diameter"].max() == 80 and (occlusion["scatter"] > 0).all()
+    table = pd.read_csv(results / "tables" / "attribution_profiles.csv")
+    assert set(table["setting"]) == {"full/five_band/none/true", "full/white_light/none/true"}
+    assert (table["n_seeds"] == 2).all()
+    for name in ("attribution_maps", "attribution_profiles", "test_time_occlusion"):
+        assert (results / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (results / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+    logs = list((results / "logs" / "attribution").rglob("*.log"))
+    assert len(logs) == 4 and all("IG completeness error" in log.read_text() for log in logs)
+    assert len(list((results / "benchmarks" / "attribution").rglob("*.tsv"))) == 4

@@ -152,7 +152,7 @@ def _flat_chunks(n_items: int, n_points: int, batch_size: int):
 
 
 def _pad(batch: np.ndarray, size: int) -> np.ndarray:
-    """Pad a short last batch to the fixed size, so compiled functions see one shape only."""
+    """Pad a short last batch to the call's fixed size, so compiled functions see one shape."""
     if len(batch) == size:
         return batch
     pad = np.zeros((size - len(batch), *batch.shape[1:]), batch.dtype)
@@ -177,6 +177,7 @@ def path_integral(grad, x: np.ndarray, baseline: np.ndarray, alphas, weights,
     diff = x - baseline
     sums = np.zeros(x.shape, np.float64)
     outputs = np.full((n, m), np.nan, np.float64)
+    batch_size = max(1, min(batch_size, n * m))
     for start, stop in _flat_chunks(n, m, batch_size):
         flat = np.arange(start, stop)
         c, k = flat // m, flat % m
@@ -195,6 +196,7 @@ def path_integral(grad, x: np.ndarray, baseline: np.ndarray, alphas, weights,
 
 
 def _outputs(grad, x, batch_size):
+    batch_size = max(1, min(batch_size, len(x)))
     out = [grad(_pad(x[s:s + batch_size], batch_size))[0][: len(x[s:s + batch_size])]
            for s in range(0, len(x), batch_size)]
     return np.concatenate(out).astype(np.float64)
@@ -278,6 +280,7 @@ def smoothgrad(model, x: np.ndarray, *, samples: int = 16, noise: float = 0.15,
     stdev = noise * (flat_x.max(axis=1) - flat_x.min(axis=1)) if x.size else np.zeros(0)
     rng = np.random.default_rng(seed)
     sums = np.zeros(x.shape, np.float64)
+    batch_size = max(1, min(batch_size, n * samples))
     for start, stop in _flat_chunks(n, samples, batch_size):
         c = np.arange(start, stop) // samples
         eps = rng.standard_normal((stop - start, *x.shape[1:]), dtype=np.float32)
@@ -438,6 +441,8 @@ class Options:
     smoothgrad_noise: float = 0.15
     batch_size: int = 256
     cluster_maps: bool = True
+    occlusion_step: int = 2
+    occlusion_max_diameter: int = 80
 
     @classmethod
     def from_config(cls, cfg: dict) -> "Options":
@@ -445,14 +450,15 @@ class Options:
         return cls(**{k: v for k, v in cfg.items() if k in known})
 
 
-def explain_run(dataset_path, run_dir, out_maps, out_profiles, options: Options | None = None,
-                seed: int = 0) -> dict:
-    """Integrated Gradients and SmoothGrad of a run's test clusters.
+def explain_run(dataset_path, run_dir, out_maps, out_profiles, out_occlusion,
+                options: Options | None = None, seed: int = 0) -> dict:
+    """Integrated Gradients, SmoothGrad and test-time occlusion of a run's test clusters.
 
-    Writes ``out_maps`` (HDF5, schema in docs/attribution.md) and ``out_profiles`` (CSV, one row
-    per test cluster and method: the cumulative |attribution| fraction within r = 0, 1, ... px).
-    Attributions are in dex of log age: Integrated Gradients sum to the prediction at the
-    cutout minus the prediction at the baseline.
+    Writes ``out_maps`` (HDF5), ``out_profiles`` (CSV, one row per test cluster and method: the
+    cumulative |attribution| fraction within r = 0, 1, ... px) and ``out_occlusion`` (CSV, the
+    test-time occlusion curve; for a model trained with a mask, the header only). Schemas:
+    docs/attribution.md. Attributions are in dex of log age: Integrated Gradients sum to the
+    prediction at the cutout minus the prediction at the baseline.
     """
     import time
 
@@ -480,6 +486,9 @@ def explain_run(dataset_path, run_dir, out_maps, out_profiles, options: Options 
     t_sg = time.perf_counter() - t0 - t_ig
     maps = {"integrated_gradients": ig.attributions * span, "smoothgrad": sg * span}
     pred = ig.output * span + lo
+    t0 = time.perf_counter()
+    occlusion = _occlusion_table(model, raw, y, meta, options, lo, span)
+    t_occ = time.perf_counter() - t0
     rel_err = np.abs(ig.completeness_error) / np.maximum(np.abs(ig.output - ig.baseline_output), 1e-12)
     log.info("%s seed %d: %d test clusters; IG (%d steps, %s baseline) %.1f s, SmoothGrad (%d "
              "samples) %.1f s; IG completeness error median %.2g, max %.2g of |f(x) - f(baseline)|",
@@ -497,10 +506,14 @@ def explain_run(dataset_path, run_dir, out_maps, out_profiles, options: Options 
         frame.insert(0, "log_age_true", y)
         frame.insert(0, "cluster_id", table["cluster_id"].to_numpy())
         frame.insert(0, "galaxy", table["galaxy"].to_numpy())
+        frame.insert(0, "seed", meta["seed"])
+        frame.insert(0, "setting", meta["setting_name"])
         profiles.append(frame)
     with atomic_path(out_profiles) as tmp:
         pd.concat(profiles, ignore_index=True).to_csv(tmp, index=False, float_format="%.6g")
 
+    with atomic_path(out_occlusion) as tmp:
+        occlusion.to_csv(tmp, index=False, float_format="%.6g")
     with atomic_path(out_maps) as tmp:
         with h5py.File(tmp, "w") as f:
             f.attrs.update({
@@ -531,33 +544,32 @@ def explain_run(dataset_path, run_dir, out_maps, out_profiles, options: Options 
                 g.create_dataset("n_by_age", data=counts)
                 g.create_dataset("profile", data=radial_profile(m))
                 if options.cluster_maps:
-                    g.create_dataset("maps", data=m, chunks=(1, *m.shape[1:]) if len(m) else None,
-                                     compression="gzip", compression_opts=4)
+                    # float16 (3 significant digits) halves the largest output of a run; the
+                    # profiles, means and completeness errors above come from the float32 maps.
+                    g.create_dataset("maps", data=m.astype(np.float16),
+                                     chunks=(1, *m.shape[1:]) if len(m) else None,
+                                     compression="gzip", compression_opts=4, shuffle=True)
     return {"n_test": int(len(x)), "ig_seconds": t_ig, "smoothgrad_seconds": t_sg,
+            "occlusion_seconds": t_occ,
             "completeness_rel_error_median": float(np.median(rel_err)) if len(x) else None}
 
 
-def occlusion_run(dataset_path, run_dir, out_csv, diameters) -> pd.DataFrame:
-    """Test-time occlusion curve of an unmasked run, written as CSV (mask, diameter, scatter)."""
-    from .atomic import atomic_path
+OCCLUSION_COLUMNS = ["setting", "seed", "mask", "diameter", "scatter", "median_pred", "n"]
 
-    meta = read_metadata(run_dir)
+
+def _occlusion_table(model, raw, y, meta, options: Options, lo, span) -> pd.DataFrame:
+    """Test-time occlusion of an unmasked run; no rows for a run trained with a mask."""
     setting = meta["setting"]
     if setting["mask"] != "none" and setting["diameter"] != 0:
-        raise ValueError(f"{run_dir}: test-time occlusion explains an unmasked model; "
-                         f"{meta['setting_name']} was trained with a mask")
-    raw, _, y, _ = run_test_split(dataset_path, meta)
-    lo, hi = meta["target_scaling"]["min"], meta["target_scaling"]["max"]
-    span = (hi - lo) or 1.0
-    model = load_model(run_dir)
+        return pd.DataFrame(columns=OCCLUSION_COLUMNS)
 
     def predict(x):
-        return model.predict(x, batch_size=256, verbose=0).reshape(-1).astype(np.float64) * span + lo
+        out = model.predict(x, batch_size=options.batch_size, verbose=0)
+        return out.reshape(-1).astype(np.float64) * span + lo
 
-    table = occlusion_curve(predict, raw, y, setting["channels"], diameters,
-                                meta["hyperparameters"].get("normalisation", "instance"))
+    table = occlusion_curve(predict, raw, y, setting["channels"],
+                            occlusion_diameters(options.occlusion_step, options.occlusion_max_diameter),
+                            meta["hyperparameters"].get("normalisation", "instance"))
     table.insert(0, "seed", meta["seed"])
     table.insert(0, "setting", meta["setting_name"])
-    with atomic_path(out_csv) as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
-    return table
+    return table[OCCLUSION_COLUMNS]

@@ -16,7 +16,9 @@ from typing import Callable, Mapping
 #   groups   - tables/scatter_by_group.csv, the scatter per galaxy group
 #   runs     - the unmasked models' predictions and loss curves (Fig. 2's runs)
 #   clusters - the dataset's cluster table (ages, galaxies)
-NEEDS = ("scatter", "groups", "runs", "clusters")
+#   attribution - the explained runs' maps.h5 files, tables/attribution_profiles.csv,
+#                 tables/test_time_occlusion.csv and tables/scatter.csv
+NEEDS = ("scatter", "groups", "runs", "clusters", "attribution")
 CHART = "{chart}"  # the name of a figure drawn once per entry of the config's bar_charts
 
 
@@ -52,6 +54,24 @@ def _outer_sweep(fig, d, paths):
     fig.plot_sweep(d["scatter"], "outer", paths, d["ranges"])
 
 
+def _attribution_maps(fig, d, paths):
+    from .attribution_report import plot_maps
+
+    plot_maps(d["attribution"]["maps"], paths)
+
+
+def _attribution_profiles(fig, d, paths):
+    from .attribution_report import plot_profiles
+
+    plot_profiles(d["attribution"]["profiles"], paths, size=d["attribution"]["size"])
+
+
+def _test_time_occlusion(fig, d, paths):
+    from .attribution_report import plot_occlusion
+
+    plot_occlusion(d["attribution"]["occlusion"], d["scatter"], paths, d["ranges"])
+
+
 @dataclass(frozen=True)
 class Figure:
     name: str        # file name under <results>/figures/ (PNG and PDF); CHART: one per bar chart
@@ -84,6 +104,12 @@ FIGURES = (
     Figure("fig7_distance_subsamples", "plot_distance_subsamples", "groups", "fig7", "Figures",
            _distance_subsamples),
     Figure("fig8_outer_masks", "plot_outer_sweep", "scatter", "fig8", "Figures", _outer_sweep),
+    Figure("attribution_maps", "plot_attribution_maps", "attribution", "attribution_maps",
+           "Attribution", _attribution_maps),
+    Figure("attribution_profiles", "plot_attribution_profiles", "attribution",
+           "attribution_profiles", "Attribution", _attribution_profiles),
+    Figure("test_time_occlusion", "plot_test_time_occlusion", "attribution", "test_time_occlusion",
+           "Attribution", _test_time_occlusion),
 )
 BY_RULE = {f.rule: f for f in FIGURES}
 
@@ -110,10 +136,24 @@ def read_runs(runs: list[dict], finished_only: bool = False) -> list[dict]:
     return out
 
 
+def read_attribution(maps, profiles_csv, occlusion_csv, size: int = 112) -> dict:
+    """The explained runs' maps files, profile and occlusion tables, and the cutout size."""
+    import h5py
+    import pandas as pd
+
+    maps = [str(m) for m in maps]
+    if maps:
+        with h5py.File(maps[0], "r") as f:
+            size = int(f["visible"].shape[0])
+    return {"maps": maps, "profiles": pd.read_csv(profiles_csv),
+            "occlusion": pd.read_csv(occlusion_csv), "size": size}
+
+
 def read(files: Mapping[str, str], *, sample_ranges: Mapping, runs=None, subsamples=None,
          chart=None) -> dict:
-    """A figure's data from its files (keys of NEEDS: ``scatter``, ``groups``, ``clusters``)
-    and its runs (Fig. 2), galaxy groups (Fig. 6) and bar chart."""
+    """A figure's data from its files (keys of NEEDS: ``scatter``, ``groups``, ``clusters``;
+    ``maps``, ``attribution_profiles`` and ``test_time_occlusion`` for ``attribution``) and its
+    runs (Fig. 2), galaxy groups (Fig. 6) and bar chart."""
     import pandas as pd
 
     data = {"ranges": {k: dict(v or {}) for k, v in sample_ranges.items()}}
@@ -124,6 +164,9 @@ def read(files: Mapping[str, str], *, sample_ranges: Mapping, runs=None, subsamp
         from .dataset import read_clusters
 
         data["clusters"] = read_clusters(files["clusters"])
+    if "attribution_profiles" in files:
+        data["attribution"] = read_attribution(files.get("maps", []), files["attribution_profiles"],
+                                               files["test_time_occlusion"])
     if runs is not None:
         data["runs"] = read_runs(runs)
     if subsamples is not None:

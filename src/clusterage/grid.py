@@ -4,6 +4,7 @@ A leaf module (standard library only): Snakemake imports it to build the job gra
 job to name its inputs, the aggregation to find the runs. The run layout is spelled here once:
 
     <results>/train/<sample>/<channels>/<occlusion>/<labels>/seed<k>
+    <results>/attribution/<sample>/<channels>/<occlusion>/<labels>/seed<k>   (explained runs)
 
 and the Snakemake patterns (outputs, checkpoints, logs, benchmarks, wildcard constraints) are
 built from the same pieces.
@@ -109,6 +110,19 @@ def train_log(results: str, setting: str, seed) -> str:
 
 def train_benchmark(results: str, setting: str, seed) -> str:
     return f"{results}/benchmarks/train/{_run(setting, seed)}.tsv"
+
+
+def attribution_dir(results: str, setting: str, seed) -> str:
+    """Where the attributions of one run live: maps.h5, profiles.csv, occlusion.csv."""
+    return f"{results}/attribution/{_run(setting, seed)}"
+
+
+def attribution_log(results: str, setting: str, seed) -> str:
+    return f"{results}/logs/attribution/{_run(setting, seed)}.log"
+
+
+def attribution_benchmark(results: str, setting: str, seed) -> str:
+    return f"{results}/benchmarks/attribution/{_run(setting, seed)}.tsv"
 
 
 # Snakemake's view of the same paths: the setting's parts and the seed are wildcards.

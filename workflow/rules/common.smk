@@ -10,6 +10,7 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # run from a clone with
 
 from clusterage import grid as _grid
 from clusterage import plan as _plan
+from clusterage.attribution import select_settings as _attribution_settings
 from clusterage.figure_registry import CHART, FIGURES, figure_files
 from clusterage.mast import GalaxyFiles, template_regex
 
@@ -35,6 +36,12 @@ try:
 except _plan.ConfigError as exc:
     raise WorkflowError(f"config error: {exc}") from None
 
+try:
+    ATTRIBUTION_SETTINGS = _attribution_settings(config["attribution"]["settings"], PLAN)
+except ValueError as exc:
+    raise WorkflowError(f"config error: {exc}") from None
+ATTRIBUTION_OPTIONS = {k: v for k, v in config["attribution"].items() if k != "settings"}
+
 RESULTS = config["results"]
 GALAXIES = config["data"]["galaxies"]
 SOURCE = config["data"]["source"]
@@ -53,6 +60,10 @@ TRAIN_RUN = _grid.run_dir(RESULTS, *_grid.RUN_WILDCARDS)
 TRAIN_CHECKPOINT = _grid.checkpoint_dir(RESULTS, *_grid.RUN_WILDCARDS)
 TRAIN_LOG = _grid.train_log(RESULTS, *_grid.RUN_WILDCARDS)
 TRAIN_BENCHMARK = _grid.train_benchmark(RESULTS, *_grid.RUN_WILDCARDS)
+# The attributions of one explained run, the same way.
+EXPLAIN_DIR = _grid.attribution_dir(RESULTS, *_grid.RUN_WILDCARDS)
+EXPLAIN_LOG = _grid.attribution_log(RESULTS, *_grid.RUN_WILDCARDS)
+EXPLAIN_BENCHMARK = _grid.attribution_benchmark(RESULTS, *_grid.RUN_WILDCARDS)
 
 wildcard_constraints:
     galaxy="|".join(GALAXIES),
@@ -123,6 +134,22 @@ def train_params(wildcards):
     return _plan.job_params(PLAN[name])
 
 
+def trained_model(run):
+    """The file of a finished run that holds its trained model (read by attribution.load_model)."""
+    return f"{run}/model.keras"
+
+
+def trained_model_of(wildcards):
+    return trained_model(train_dir(_grid.setting_name(
+        wildcards.sample, wildcards.channels, wildcards.occlusion, wildcards.labels), wildcards.seed))
+
+
+def attribution_files(name):
+    """One file per explained (setting, seed): maps.h5, profiles.csv or occlusion.csv."""
+    return [f"{_grid.attribution_dir(RESULTS, s, seed)}/{name}" for s in ATTRIBUTION_SETTINGS
+            for seed in SEEDS]
+
+
 def sample_range(wildcards):
     return dict(config["samples"][wildcards.sample])
 
@@ -161,7 +188,9 @@ def first_galaxy_images():
 TABLES = {"scatter": f"{RESULTS}/tables/scatter.csv",
           "per_seed": f"{RESULTS}/tables/scatter_per_seed.csv",
           "groups": f"{RESULTS}/tables/scatter_by_group.csv",
-          "missing": f"{RESULTS}/tables/missing_runs.csv"}
+          "missing": f"{RESULTS}/tables/missing_runs.csv",
+          "attribution_profiles": f"{RESULTS}/tables/attribution_profiles.csv",
+          "test_time_occlusion": f"{RESULTS}/tables/test_time_occlusion.csv"}
 
 
 def fig2_runs():
@@ -189,6 +218,9 @@ def figure_inputs(figure):
                 "history": [f"{r['dir']}/history.csv" for r in fig2_runs()]}
     if figure.needs == "clusters":
         return {"clusters": DATASET}
+    if figure.needs == "attribution":
+        return {"maps": attribution_files("maps.h5"), "scatter": TABLES["scatter"],
+                **{k: TABLES[k] for k in ("attribution_profiles", "test_time_occlusion")}}
     return {figure.needs: TABLES[figure.needs]}
 
 
