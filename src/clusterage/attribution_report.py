@@ -124,7 +124,8 @@ def plot_maps(map_files, paths, method: str = "integrated_gradients") -> None:
             if k == 0:
                 sample, channels, occlusion, labels = setting.split("/")
                 name = channels.replace("_", " ") + ("" if occlusion == "none" else f", {occlusion}")
-                ax.set_ylabel(f"{name}\n{entry['bands'][band]}", fontsize=8)
+                band_name = entry["bands"][band] if len(entry["bands"]) > 1 else ""
+                ax.set_ylabel(f"{name}\n{band_name}".strip(), fontsize=8)
         if setting in images and (i + 1 == len(rows) or rows[i + 1][0] != setting):
             fig.colorbar(images[setting], ax=[axes[j, ncol - 1] for j, r in enumerate(rows) if r[0] == setting],
                          label="mean |attribution| [dex/px]", shrink=0.8)
