@@ -246,3 +246,38 @@ def test_a_model_that_reads_only_one_region_is_attributed_there(region):
     for maps in (ig.attributions, sg):
         outside = 1 - A.radial_profile(maps)[:, 12]
         assert np.all(outside == (1.0 if region == "environment" else 0.0)), outside
+
+
+def test_attribution_figures_are_drawn_before_any_run_is_explained(tmp_path):
+    from clusterage import attribution_report as R
+
+    R.write_tables([], [], tmp_path / "p.csv", tmp_path / "o.csv")
+    profiles, occlusion = pd.read_csv(tmp_path / "p.csv"), pd.read_csv(tmp_path / "o.csv")
+    assert profiles.empty and occlusion.empty and "fraction_mean" in profiles.columns
+    scatter = pd.DataFrame(columns=["case", "channels", "sample", "mask", "diameter",
+                                    "shuffled_labels", "split", "scatter_mean", "scatter_std"])
+    for name, draw in {"maps": lambda p: R.plot_maps([], p),
+                       "profiles": lambda p: R.plot_profiles(profiles, p),
+                       "occlusion": lambda p: R.plot_occlusion(occlusion, scatter, p)}.items():
+        paths = [tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"]
+        draw(paths)
+        assert paths[0].read_bytes()[:4] == b"\x89PNG" and paths[1].read_bytes()[:5] == b"%PDF-"
+
+
+def test_profile_table_averages_clusters_then_seeds(tmp_path):
+    from clusterage import attribution_report as R
+
+    files = []
+    for seed, values in ((0, [0.2, 0.4]), (1, [0.5, 0.7])):
+        frame = pd.DataFrame({"setting": "full/white_light/none/true", "seed": seed,
+                              "galaxy": "ngc628c", "cluster_id": [1, 2], "log_age_true": 7.0,
+                              "log_age_pred": 7.1, "method": "integrated_gradients",
+                              "r0": 0.0, "r12": values, "r13": 1.0})
+        files.append(tmp_path / f"s{seed}.csv")
+        frame.to_csv(files[-1], index=False)
+    table = R.profile_table(files).set_index("r")
+    assert table.loc[12, "fraction_mean"] == pytest.approx(0.45)  # seeds 0.3 and 0.6
+    assert table.loc[12, "fraction_std"] == pytest.approx(np.std([0.3, 0.6], ddof=1))
+    assert table.loc[12, "n_seeds"] == 2 and table.loc[12, "n_clusters"] == 2
+    shares = R.outside_share(files)
+    assert shares["outside"].tolist() == pytest.approx([0.7, 0.4])

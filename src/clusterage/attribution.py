@@ -414,7 +414,8 @@ def run_test_split(dataset_path, meta: dict):
     """Raw test cutouts, their network input, true log ages and cluster table rows of a run,
     rebuilt from the run's metadata exactly as training built them."""
     from . import dataset
-    from .training import Hyper, Setting, prepare_splits
+    from .grid import Hyper, Setting
+    from .training import prepare_splits
 
     images, clusters, attrs = dataset.read(dataset_path)
     want = meta.get("dataset", {}).get("content_sha256")
