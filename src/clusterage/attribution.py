@@ -490,12 +490,14 @@ def explain_run(dataset_path, run_dir, out_maps, out_profiles, out_occlusion,
     t0 = time.perf_counter()
     occlusion = _occlusion_table(model, raw, y, meta, options, lo, span)
     t_occ = time.perf_counter() - t0
-    rel_err = np.abs(ig.completeness_error) / np.maximum(np.abs(ig.output - ig.baseline_output), 1e-12)
+    err = np.abs(ig.completeness_error) * span  # dex
+    change = np.abs(ig.output - ig.baseline_output) * span
     log.info("%s seed %d: %d test clusters; IG (%d steps, %s baseline) %.1f s, SmoothGrad (%d "
-             "samples) %.1f s; IG completeness error median %.2g, max %.2g of |f(x) - f(baseline)|",
-             meta["setting_name"], meta["seed"], len(x), options.ig_steps, options.baseline, t_ig,
-             options.smoothgrad_samples, t_sg, np.median(rel_err) if len(x) else np.nan,
-             rel_err.max() if len(x) else np.nan)
+             "samples) %.1f s, test-time occlusion %.1f s; IG completeness error median %.3g, "
+             "max %.3g dex (mean |f(x) - f(baseline)| %.3g dex)", meta["setting_name"],
+             meta["seed"], len(x), options.ig_steps, options.baseline, t_ig,
+             options.smoothgrad_samples, t_sg, t_occ, np.median(err) if len(x) else np.nan,
+             err.max() if len(x) else np.nan, change.mean() if len(x) else np.nan)
 
     radii = profile_radii(x.shape[1])
     profiles = []
@@ -552,7 +554,7 @@ def explain_run(dataset_path, run_dir, out_maps, out_profiles, out_occlusion,
                                      compression="gzip", compression_opts=4, shuffle=True)
     return {"n_test": int(len(x)), "ig_seconds": t_ig, "smoothgrad_seconds": t_sg,
             "occlusion_seconds": t_occ,
-            "completeness_rel_error_median": float(np.median(rel_err)) if len(x) else None}
+            "completeness_error_median_dex": float(np.median(err)) if len(x) else None}
 
 
 OCCLUSION_COLUMNS = ["setting", "seed", "mask", "diameter", "scatter", "median_pred", "n"]
