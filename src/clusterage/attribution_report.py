@@ -131,7 +131,8 @@ def plot_maps(map_files, paths, method: str = "integrated_gradients") -> None:
                          label="mean |attribution| [dex/px]", shrink=0.8)
     fig.suptitle(f"Where the models read the age: mean |{METHOD_LABEL[method]}| by true age "
                  f"(dashed: r = {INNER_RADIUS} px, an inner mask of D = {2 * INNER_RADIUS})", fontsize=10)
-    save(fig, paths)
+    with plt.rc_context({"savefig.dpi": 110}):  # many image panels: keep the PNG small
+        save(fig, paths)
 
 
 def uniform_profile(size: int) -> np.ndarray:
