@@ -22,10 +22,14 @@ from .figures import case_label, save
 
 
 def compare(results_dirs, labels) -> pd.DataFrame:
-    """Test-split rows of each run's scatter table, one column block per run."""
+    """Test-split rows of each run's scatter table (tables/scatter.csv, else the partial
+    report's partial/tables/scatter.csv), one column block per run."""
     rows = []
     for folder, label in zip(results_dirs, labels):
-        table = pd.read_csv(Path(folder) / "tables" / "scatter.csv")
+        path = Path(folder) / "tables" / "scatter.csv"
+        if not path.exists():  # a run still going: the partial report's table of what exists
+            path = Path(folder) / "partial" / "tables" / "scatter.csv"
+        table = pd.read_csv(path)
         test = table[table["split"] == "test"].copy()
         test["run"] = label
         test["label"] = test.apply(case_label, axis=1)
