@@ -46,6 +46,9 @@ def test_default_config_plans_the_demo(tmp_path):
                  "diameters": [200]}]}, "diameter 200"),
     ({"seeds": 0}, "seeds"),
     ({"keep_models": "all"}, "keep_models"),
+    ({"attribution": {"settings": ["full/white_light/outer8/true"]}}, "'full/white_light/outer8/true'"),
+    ({"attribution": {"settings": ["full/rgb/none/true"]}}, "full/rgb/none/true"),
+    ({"attribution": {"ig_steps": 0}}, "ig_steps"),
 ])
 def test_bad_config_stops_before_any_job_and_names_the_key(tmp_path, config, needle):
     out = dry_run(tmp_path, config)

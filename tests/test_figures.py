@@ -458,7 +458,8 @@ def test_the_registry_names_each_figure_once_with_its_caption():
     names = [name for name, _, _ in figure_files(config["bar_charts"])]
     assert names == ["scatter_vs_diameter", "cases", "fig2_predictions", "fig3_inner_masks",
                      "fig4_cases", "fig5_cases", "fig6_age_distributions",
-                     "fig7_distance_subsamples", "fig8_outer_masks", "disputed_ages"]
+                     "fig7_distance_subsamples", "fig8_outer_masks", "disputed_ages",
+                     "attribution_maps", "attribution_profiles", "test_time_occlusion"]
     assert len(BY_RULE) == len(FIGURES)
     for figure in FIGURES:
         assert (REPO / "workflow" / "report" / f"{figure.caption}.rst").is_file(), figure

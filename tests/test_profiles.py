@@ -23,12 +23,16 @@ def load(name: str) -> dict:
     return yaml.safe_load((PROFILES / name / "config.yaml").read_text())
 
 
-def test_slurm_profile_asks_for_one_gpu_for_train_only():
+GPU_RULES = {"train", "attribution"}  # the model's own computations; every other rule is local
+
+
+def test_slurm_profile_asks_for_one_gpu_for_the_model_rules_only():
     profile = load("slurm")
     assert profile["executor"] == "slurm"
-    assert set(profile["set-resources"]) == {"train"}, "only training goes to Slurm with a GPU"
-    train = profile["set-resources"]["train"]
-    assert train["gpu"] == 1 and train["mem_mb"] > 0 and train["runtime"] > 0, train
+    assert set(profile["set-resources"]) == GPU_RULES, "only the model's rules go to Slurm with a GPU"
+    for rule in GPU_RULES:
+        res = profile["set-resources"][rule]
+        assert res["gpu"] == 1 and res["mem_mb"] > 0 and res["runtime"] > 0, (rule, res)
     assert "gpu" not in profile["default-resources"], "a default GPU would reach every job"
     assert profile["retries"] >= 1 and profile["rerun-incomplete"] is True
 
@@ -51,7 +55,7 @@ def test_rules_hold_no_cluster_resources():
     assert not offenders, "set cluster resources in profiles/, not in rules:\n" + "\n".join(offenders)
 
 
-def test_dry_run_with_the_profile_gives_train_its_gpu():
+def test_dry_run_with_the_profile_gives_the_model_rules_their_gpu():
     """Snakemake reads the profile (an unknown or misspelt key would stop it here) and plans."""
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--profile", str(PROFILES / "slurm"), "-n", "--forceall",
@@ -62,8 +66,8 @@ def test_dry_run_with_the_profile_gives_train_its_gpu():
     # "rule NAME:" then, a few lines later, "resources: ..." for every planned job.
     jobs = re.findall(r"^rule (\w+):\n(?:(?!^rule ).*\n)*?\s+resources: (.*)$", out, flags=re.M)
     gpu_rules = {rule for rule, res in jobs if re.search(r"\bgpu=1\b", res)}
-    assert "train" in {rule for rule, _ in jobs}, out[-3000:]
-    assert gpu_rules == {"train"}, gpu_rules
+    assert GPU_RULES <= {rule for rule, _ in jobs}, out[-3000:]
+    assert gpu_rules == GPU_RULES, gpu_rules
     # Before the plan: what every training will run on (the profile's config: JAX, bf16).
     trains = sum(rule == "train" for rule, _ in jobs)
     assert re.search(rf"^Trainings: {trains} jobs, 1 GPU each; Keras backend jax, precision "

@@ -10,6 +10,7 @@ FIGURES = ["scatter_vs_diameter", "cases", "fig2_predictions", "fig3_inner_masks
            "fig5_cases", "fig6_age_distributions", "fig7_distance_subsamples", "fig8_outer_masks",
            "disputed_ages"]
 TABLES = ["scatter.csv", "scatter_per_seed.csv", "scatter_by_group.csv", "missing_runs.csv"]
+ATTRIBUTION = ["attribution_maps", "attribution_profiles", "test_time_occlusion"]
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +31,9 @@ def test_report_lists_every_figure_and_table_with_captions(tiny):
     # The disputed ages: the catalog and its gallery page.
     assert "disagreements.csv" in html and "Disputed ages" in html
     assert "gallery" in html
+    for name in ATTRIBUTION:
+        assert f"{name}.png" in html, name
+    assert "attribution_profiles.csv" in html and "test_time_occlusion.csv" in html
     # Captions are rendered (the figure numbers come from workflow/report/*.rst).
     for caption in ("Figure 2", "Figure 3", "Figure 4", "Figure 5", "Figure 6", "Figure 7", "Figure 8"):
         assert caption in html, caption
@@ -47,7 +51,7 @@ def test_partial_report_draws_a_sweep_still_going_without_training(tiny):
     assert out.returncode == 0, out.stderr[-3000:]
     assert "rule train" not in out.stdout
     partial = tiny / "results-tiny" / "partial"
-    for name in FIGURES:
+    for name in FIGURES + ATTRIBUTION:
         assert (partial / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
     missing = pd.read_csv(partial / "tables" / "missing_runs.csv")
     assert sorted(zip(missing["setting"], missing["seed"])) == [

@@ -65,8 +65,9 @@ def ci_profile(workdir: Path, name: str = "slurm") -> Path:
     """profiles/<name> with test-size numbers only: this node has 2 cores and one fake GPU."""
     profile = yaml.safe_load((REPO / "profiles" / name / "config.yaml").read_text())
     assert profile["set-resources"]["train"]["gpu"] == 1, "the profile itself must ask for the GPU"
-    profile["set-resources"]["train"].update(mem_mb=3000, runtime=15)
-    profile["set-threads"]["train"] = 1
+    for rule in profile["set-resources"]:  # train, attribution
+        profile["set-resources"][rule].update(mem_mb=3000, runtime=15)
+        profile["set-threads"][rule] = 1
     profile["default-resources"]["slurm_partition"] = "debug"
     profile["slurm-init-seconds-before-status-checks"] = 2
     profile["latency-wait"] = 5
@@ -175,12 +176,15 @@ def test_every_training_is_a_slurm_job_with_one_gpu(slurm_run):
     assert slurm_run["run_id"], "no 'SLURM run ID' in the log: did the slurm executor run?"
     jobs = sacct_jobs(slurm_run["run_id"])
     assert jobs, f"sacct knows no job named {slurm_run['run_id']}"
-    # Only `train` goes to Slurm: every other rule is a local rule.
-    assert {j["Comment"].split("_wildcards_")[0] for j in jobs} == {"rule_train"}, jobs
+    # Only `train` and `attribution` go to Slurm: every other rule is a local rule.
+    rules = {j["Comment"].split("_wildcards_")[0] for j in jobs}
+    assert rules == {"rule_train", "rule_attribution"}, jobs
     for j in jobs:
         assert "gres/gpu=1" in j["ReqTRES"].split(","), f"job without a GPU request: {j}"
     completed = {j["Comment"] for j in jobs if j["State"] == "COMPLETED"}
-    assert len(completed) == slurm_run["plan"]["train"], (completed, slurm_run["plan"])
+    for rule in ("train", "attribution"):
+        done = {c for c in completed if c.startswith(f"rule_{rule}_")}
+        assert len(done) == slurm_run["plan"][rule], (rule, done, slurm_run["plan"])
     metrics = list((slurm_run["workdir"] / "results-tiny").rglob("metrics.json"))
     assert len(metrics) == slurm_run["plan"]["train"], metrics
 

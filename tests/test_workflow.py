@@ -66,8 +66,10 @@ def test_tiny_run_keeps_per_run_records_and_logs(tiny_run):
         run = metrics.parent
         for name in ("predictions.csv", "history.csv", "metadata.json"):
             assert (run / name).stat().st_size > 0
-        # Only the case that asks for it keeps its weights; the transient file is gone everywhere.
-        assert (run / "model.weights.h5").exists() == ("five_band" in run.parts)
+        # Only the case that asks for it and the explained (unmasked) runs keep their weights;
+        # the transient file is gone everywhere.
+        kept = "five_band" in run.parts or "none" in run.parts
+        assert (run / "model.weights.h5").exists() == kept, run
         assert not (run / "trained.weights.h5").exists()
         # White-light trainings read the one-channel view, five_band ones the packed dataset.
         meta = json.loads((run / "metadata.json").read_text())
@@ -111,6 +113,7 @@ def test_a_run_ends_by_printing_the_test_table_and_where_things_are(tiny_run):
     assert (tiny_run / "results-tiny" / "tables" / "summary.csv").is_file()
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_the_disputed_ages(tiny_run):
     import json
     import math
@@ -130,3 +133,26 @@ def test_tiny_run_writes_the_disputed_ages(tiny_run):
     assert len(pages) == math.ceil(min(len(catalog), 48) / 4)
     assert "disputed" in (five / "gallery" / "index.html").read_text().lower()
     assert not (disputes / "full" / "white_light" / "none" / "true" / "disagreements.csv").exists()
+
+
+@pytest.mark.slow
+def test_tiny_run_explains_the_unmasked_models(tiny_run):
+    results = tiny_run / "results-tiny"
+    for channels in ("five_band", "white_light"):
+        for seed in (0, 1):
+            run = results / "attribution" / "full" / channels / "none" / "true" / f"seed{seed}"
+            profiles = pd.read_csv(run / "profiles.csv")
+            assert set(profiles["method"]) == {"integrated_gradients", "smoothgrad"}
+            assert (profiles["r80"] > 0.999).all() and (profiles["r0"] >= 0).all()
+            occlusion = pd.read_csv(run / "occlusion.csv")
+            assert sorted(set(occlusion["mask"])) == ["inner", "outer"]
+            assert occlusion["diameter"].max() == 80 and (occlusion["scatter"] > 0).all()
+    table = pd.read_csv(results / "tables" / "attribution_profiles.csv")
+    assert set(table["setting"]) == {"full/five_band/none/true", "full/white_light/none/true"}
+    assert (table["n_seeds"] == 2).all()
+    for name in ("attribution_maps", "attribution_profiles", "test_time_occlusion"):
+        assert (results / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert (results / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
+    logs = list((results / "logs" / "attribution").rglob("*.log"))
+    assert len(logs) == 4 and all("IG completeness error" in log.read_text() for log in logs)
+    assert len(list((results / "benchmarks" / "attribution").rglob("*.tsv"))) == 4

@@ -18,7 +18,9 @@ from typing import Callable, Mapping
 #              seed's run of the same setting (``seed_runs``, their spread)
 #   clusters - the dataset's cluster table (ages, galaxies)
 #   disputes - the disputed-age settings' ensemble tables and disagreement catalogs
-NEEDS = ("scatter", "groups", "runs", "clusters", "disputes")
+#   attribution - the explained runs' maps.h5 files, tables/attribution_profiles.csv,
+#                 tables/test_time_occlusion.csv and tables/scatter.csv
+NEEDS = ("scatter", "groups", "runs", "clusters", "disputes", "attribution")
 CHART = "{chart}"  # the name of a figure drawn once per entry of the config's bar_charts
 
 
@@ -59,6 +61,25 @@ def _disputed_ages(fig, d, paths):
     fig.plot_disputed_ages(d["disputes"], paths)
 
 
+def _attribution_maps(fig, d, paths):
+    from .attribution_report import plot_maps
+
+    plot_maps(d["attribution"]["maps"], paths, sample_ranges=d["ranges"])
+
+
+def _attribution_profiles(fig, d, paths):
+    from .attribution_report import plot_profiles
+
+    plot_profiles(d["attribution"]["profiles"], paths, size=d["attribution"]["size"],
+                  sample_ranges=d["ranges"])
+
+
+def _test_time_occlusion(fig, d, paths):
+    from .attribution_report import plot_occlusion
+
+    plot_occlusion(d["attribution"]["occlusion"], d["scatter"], paths, d["ranges"])
+
+
 @dataclass(frozen=True)
 class Figure:
     name: str        # file name under <results>/figures/ (PNG and PDF); CHART: one per bar chart
@@ -93,6 +114,12 @@ FIGURES = (
     Figure("fig8_outer_masks", "plot_outer_sweep", "scatter", "fig8", "Figures", _outer_sweep),
     Figure("disputed_ages", "plot_disputed_ages", "disputes", "disputed_ages", "Disputed ages",
            _disputed_ages),
+    Figure("attribution_maps", "plot_attribution_maps", "attribution", "attribution_maps",
+           "Attribution", _attribution_maps),
+    Figure("attribution_profiles", "plot_attribution_profiles", "attribution",
+           "attribution_profiles", "Attribution", _attribution_profiles),
+    Figure("test_time_occlusion", "plot_test_time_occlusion", "attribution", "test_time_occlusion",
+           "Attribution", _test_time_occlusion),
 )
 BY_RULE = {f.rule: f for f in FIGURES}
 
@@ -145,10 +172,24 @@ def read_disputes(disputes: list[dict]) -> list[dict]:
     return out
 
 
+def read_attribution(maps, profiles_csv, occlusion_csv, size: int = 112) -> dict:
+    """The explained runs' maps files, profile and occlusion tables, and the cutout size."""
+    import h5py
+    import pandas as pd
+
+    maps = [str(m) for m in maps]
+    if maps:
+        with h5py.File(maps[0], "r") as f:
+            size = int(f["visible"].shape[-1])  # (H, W), or (N, H, W) for masks in parsecs
+    return {"maps": maps, "profiles": pd.read_csv(profiles_csv),
+            "occlusion": pd.read_csv(occlusion_csv), "size": size}
+
+
 def read(files: Mapping[str, str], *, sample_ranges: Mapping, runs=None, subsamples=None,
          chart=None, disputes=None) -> dict:
-    """A figure's data from its files (keys of NEEDS: ``scatter``, ``groups``, ``clusters``)
-    and its runs (Fig. 2), galaxy groups (Fig. 6), bar chart and disputed-age settings."""
+    """A figure's data from its files (keys of NEEDS: ``scatter``, ``groups``, ``clusters``;
+    ``maps``, ``attribution_profiles`` and ``test_time_occlusion`` for ``attribution``) and its
+    runs (Fig. 2), galaxy groups (Fig. 6), bar chart and disputed-age settings."""
     import pandas as pd
 
     data = {"ranges": {k: dict(v or {}) for k, v in sample_ranges.items()}}
@@ -159,6 +200,9 @@ def read(files: Mapping[str, str], *, sample_ranges: Mapping, runs=None, subsamp
         from .dataset import read_clusters
 
         data["clusters"] = read_clusters(files["clusters"])
+    if "attribution_profiles" in files:
+        data["attribution"] = read_attribution(files.get("maps", []), files["attribution_profiles"],
+                                               files["test_time_occlusion"])
     if runs is not None:
         data["runs"] = read_runs(runs)
     if subsamples is not None:

@@ -5,6 +5,7 @@ job to name its inputs, the aggregation to find the runs. The run layout is spel
 
     <results>/train/<sample>/<channels>/<occlusion>/<labels>/seed<k>
     <results>/train/<sample>/<channels>/<occlusion>/<labels>/fold<f>of<n>/seed<k>  (cross-validation)
+    <results>/attribution/<sample>/<channels>/<occlusion>/<labels>/seed<k>   (explained runs)
 
 and the Snakemake patterns (outputs, checkpoints, logs, benchmarks, wildcard constraints) are
 built from the same pieces.
@@ -193,9 +194,24 @@ def train_benchmark(results: str, setting: str, seed, fold: str = "") -> str:
     return f"{results}/benchmarks/train/{_run(setting, seed, fold)}.tsv"
 
 
+def attribution_dir(results: str, setting: str, seed) -> str:
+    """Where the attributions of one run live: maps.h5, profiles.csv, occlusion.csv."""
+    return f"{results}/attribution/{_run(setting, seed)}"
+
+
+def attribution_log(results: str, setting: str, seed) -> str:
+    return f"{results}/logs/attribution/{_run(setting, seed)}.log"
+
+
+def attribution_benchmark(results: str, setting: str, seed) -> str:
+    return f"{results}/benchmarks/attribution/{_run(setting, seed)}.tsv"
+
+
 # Snakemake's view of the same paths: the setting's parts, the seed and the fold part (empty for
-# the fixed split) are wildcards.
+# the fixed split) are wildcards. An explained run is always a fixed-split model: its paths take
+# the setting's parts and the seed (EXPLAIN_WILDCARDS).
 RUN_WILDCARDS = (SETTING, "{seed}", "{fold}")
+EXPLAIN_WILDCARDS = (SETTING, "{seed}")
 
 
 def wildcard_constraints() -> dict[str, str]:

@@ -3,7 +3,10 @@
     python -m clusterage.known_answer results/known_answer/env1 results/known_answer/env0 \
         --labels "env_strength 1" "env_strength 0" --out docs/figures/known_answer
 
-writes ``<out>.csv`` (test scatter per case and run, the null beside it) and ``<out>.png/.pdf``.
+writes ``<out>.csv`` (test scatter per case and run, the null beside it) and ``<out>.png/.pdf``;
+where the runs explained models (attribution), also ``<out>_attribution.csv`` (share of
+|attribution| beyond r = 12 px per setting, method and run: mean, population standard deviation
+(ddof 0) over seeds and the seeds' values) and ``<out>_attribution.png/.pdf``.
 """
 
 from __future__ import annotations
@@ -13,22 +16,72 @@ from pathlib import Path
 
 import pandas as pd
 
+from .aggregate import seed_spread
 from .atomic import atomic_path
+from .attribution_report import INNER_RADIUS, METHOD_LABEL, outside_share
 from .figures import case_label, save
 
 
 def compare(results_dirs, labels) -> pd.DataFrame:
-    """Test-split rows of each run's scatter table, one column block per run."""
+    """Test-split rows of each run's scatter table (tables/scatter.csv, else the partial
+    report's partial/tables/scatter.csv), one column block per run."""
     rows = []
     for folder, label in zip(results_dirs, labels):
-        table = pd.read_csv(Path(folder) / "tables" / "scatter.csv")
+        path = Path(folder) / "tables" / "scatter.csv"
+        if not path.exists():  # a run still going: the partial report's table of what exists
+            path = Path(folder) / "partial" / "tables" / "scatter.csv"
+        table = pd.read_csv(path)
         test = table[table["split"] == "test"].copy()
+        # The null predictor of the cases' samples (the table also scores bar-chart samples).
+        cases = test["case"] != "null_predictor"
+        test = test[cases | test["sample"].isin(test.loc[cases, "sample"])]
         test["run"] = label
         test["label"] = test.apply(case_label, axis=1)
         rows.append(test)
     out = pd.concat(rows, ignore_index=True)
     return out[["run", "label", "case", "channels", "mask", "diameter", "scatter_mean",
                 "scatter_std", "n_seeds", "null_scatter", "relative_error_pct"]]
+
+
+def compare_attribution(results_dirs, labels, radius: int = INNER_RADIUS) -> pd.DataFrame:
+    """Share of |attribution| beyond ``radius`` per run, setting and method, over seeds."""
+    rows = []
+    for folder, label in zip(results_dirs, labels):
+        files = sorted(Path(folder).glob("attribution/*/*/*/*/seed*/profiles.csv"))
+        if not files:
+            continue
+        per_seed = outside_share(files, radius)
+        for (setting, method), t in per_seed.groupby(["setting", "method"]):
+            t = t.sort_values("seed")
+            rows.append({"run": label, "setting": setting, "method": method, "radius": radius,
+                         "outside_mean": t["outside"].mean(), "outside_std": seed_spread(t["outside"]),
+                         "n_seeds": len(t), "per_seed": " ".join(f"{v:.4f}" for v in t["outside"])})
+    return pd.DataFrame(rows, columns=["run", "setting", "method", "radius", "outside_mean",
+                                       "outside_std", "n_seeds", "per_seed"])
+
+
+def plot_attribution(table: pd.DataFrame, paths) -> None:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    runs = list(dict.fromkeys(table["run"]))
+    methods = list(dict.fromkeys(table["method"]))
+    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.6), squeeze=False)
+    width = 0.8 / len(runs)
+    for ax, method in zip(axes[0], methods):
+        t_m = table[table["method"] == method]
+        settings = list(dict.fromkeys(t_m["setting"]))
+        for k, run in enumerate(runs):
+            t = t_m[t_m["run"] == run].set_index("setting").reindex(settings)
+            x = np.arange(len(settings)) + (k - (len(runs) - 1) / 2) * width
+            ax.bar(x, t["outside_mean"], width, yerr=t["outside_std"].fillna(0), capsize=3,
+                   label=run, edgecolor="black", linewidth=0.6)
+        ax.set_xticks(np.arange(len(settings)), [s.split("/")[1].replace("_", " ") for s in settings])
+        ax.set_ylabel(f"share of |attribution| beyond r = {int(table['radius'].iloc[0])} px")
+        ax.set_title(METHOD_LABEL.get(method, method))
+        ax.legend(frameon=False, fontsize=8)
+    fig.tight_layout()
+    save(fig, paths)
 
 
 def plot(table: pd.DataFrame, paths) -> None:
@@ -64,6 +117,12 @@ def main(argv=None) -> None:
         table.to_csv(tmp, index=False, float_format="%.4f")
     plot(table, [f"{args.out}.png", f"{args.out}.pdf"])
     print(table.to_string(index=False))
+    shares = compare_attribution(args.results, labels)
+    if len(shares):
+        with atomic_path(f"{args.out}_attribution.csv") as tmp:
+            shares.to_csv(tmp, index=False, float_format="%.4f")
+        plot_attribution(shares, [f"{args.out}_attribution.png", f"{args.out}_attribution.pdf"])
+        print(shares.to_string(index=False))
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from clusterage import disputes as _disputes
 from clusterage import grid as _grid
 from clusterage import keep as _keep
 from clusterage import plan as _plan
+from clusterage.attribution import select_settings as _attribution_settings
 from clusterage.figure_registry import CHART, FIGURES, figure_files
 from clusterage.mast import GalaxyFiles, template_regex
 from clusterage import runlock as _runlock
@@ -49,6 +50,12 @@ try:
 except _plan.ConfigError as exc:
     raise WorkflowError(f"config error: {exc}") from None
 
+try:
+    ATTRIBUTION_SETTINGS = _attribution_settings(config["attribution"]["settings"], PLAN)
+except ValueError as exc:
+    raise WorkflowError(f"config error: {exc}") from None
+ATTRIBUTION_OPTIONS = {k: v for k, v in config["attribution"].items() if k != "settings"}
+
 RESULTS = config["results"]
 GALAXIES = config["data"]["galaxies"]
 SOURCE = config["data"]["source"]
@@ -68,6 +75,11 @@ TRAIN_RUN = _grid.run_dir(RESULTS, *_grid.RUN_WILDCARDS)
 TRAIN_CHECKPOINT = _grid.checkpoint_dir(RESULTS, *_grid.RUN_WILDCARDS)
 TRAIN_LOG = _grid.train_log(RESULTS, *_grid.RUN_WILDCARDS)
 TRAIN_BENCHMARK = _grid.train_benchmark(RESULTS, *_grid.RUN_WILDCARDS)
+# The attributions of one explained run (a fixed-split model), the same way, and its run folder.
+EXPLAIN_DIR = _grid.attribution_dir(RESULTS, *_grid.EXPLAIN_WILDCARDS)
+EXPLAIN_LOG = _grid.attribution_log(RESULTS, *_grid.EXPLAIN_WILDCARDS)
+EXPLAIN_BENCHMARK = _grid.attribution_benchmark(RESULTS, *_grid.EXPLAIN_WILDCARDS)
+EXPLAINED_RUN = _grid.run_dir(RESULTS, *_grid.EXPLAIN_WILDCARDS)
 
 wildcard_constraints:
     galaxy="|".join(GALAXIES),
@@ -164,6 +176,19 @@ for _line in _device.plan_lines(
     print(_line, file=sys.stderr)
 
 
+def explained_models():
+    """The kept weights of every explained (setting, seed) run (read by clusterage.keep.load_model);
+    listing them as inputs of the attribution rule keeps them."""
+    return [f"{train_dir(name, seed)}/{_keep.MODEL_FILE}" for name in ATTRIBUTION_SETTINGS
+            for seed in SEEDS]
+
+
+def attribution_files(name):
+    """One file per explained (setting, seed): maps.h5, profiles.csv or occlusion.csv."""
+    return [f"{_grid.attribution_dir(RESULTS, s, seed)}/{name}" for s in ATTRIBUTION_SETTINGS
+            for seed in SEEDS]
+
+
 def sample_range(wildcards):
     return dict(config["samples"][wildcards.sample])
 
@@ -211,7 +236,9 @@ def first_galaxy_images():
 TABLES = {"scatter": f"{RESULTS}/tables/scatter.csv",
           "per_seed": f"{RESULTS}/tables/scatter_per_seed.csv",
           "groups": f"{RESULTS}/tables/scatter_by_group.csv",
-          "missing": f"{RESULTS}/tables/missing_runs.csv"}
+          "missing": f"{RESULTS}/tables/missing_runs.csv",
+          "attribution_profiles": f"{RESULTS}/tables/attribution_profiles.csv",
+          "test_time_occlusion": f"{RESULTS}/tables/test_time_occlusion.csv"}
 
 
 def fig2_runs():
@@ -248,6 +275,9 @@ def figure_inputs(figure):
     if figure.needs == "disputes":
         return {"disputes": [f"{d['dir']}/{f}" for d in dispute_folders()
                              for f in ("ensemble.csv", "ensemble.json", "disagreements.csv")]}
+    if figure.needs == "attribution":
+        return {"maps": attribution_files("maps.h5"), "scatter": TABLES["scatter"],
+                **{k: TABLES[k] for k in ("attribution_profiles", "test_time_occlusion")}}
     return {figure.needs: TABLES[figure.needs]}
 
 
@@ -295,10 +325,11 @@ def train_dataset(wildcards):
 
 
 def kept_models():
-    """Weights files of the runs the config keeps (keep_models); a later step that loads a model
-    lists its run's model.weights.h5 as an input, and so keeps it too."""
-    return [f"{train_dir(name, seed)}/{_keep.MODEL_FILE}"
+    """Weights files of the runs the config keeps (keep_models) and of the explained runs
+    (attribution), whose rule lists its run's model.weights.h5 as an input and loads it."""
+    kept = [f"{train_dir(name, seed)}/{_keep.MODEL_FILE}"
             for name in _keep.kept_settings(config) for seed in SEEDS]
+    return list(dict.fromkeys(kept + explained_models()))
 
 
 def announce_duplicates():

@@ -31,6 +31,19 @@ if Path(snakemake.params.dataset).is_file():
 data = read(files, sample_ranges=config["samples"], subsamples=config["subsamples"])
 data["runs"] = read_runs(snakemake.params.runs, finished_only=True)
 data["disputes"] = [d for d in (current(**spec) for spec in snakemake.params.disputes) if d]
+# Attributions of the runs explained so far (whatever attribution/<setting>/seed<k>/ holds).
+explained = [d for d in sorted(Path(config["results"]).glob("attribution/*/*/*/*/seed*/"))
+             if all((d / f).is_file() for f in ("maps.h5", "profiles.csv", "occlusion.csv"))]
+if explained:
+    from clusterage.attribution_report import write_tables as write_attribution_tables
+    from clusterage.figure_registry import read_attribution
+
+    write_attribution_tables([d / "profiles.csv" for d in explained],
+                             [d / "occlusion.csv" for d in explained],
+                             tables / "attribution_profiles.csv", tables / "test_time_occlusion.csv")
+    data["attribution"] = read_attribution([d / "maps.h5" for d in explained],
+                                           tables / "attribution_profiles.csv",
+                                           tables / "test_time_occlusion.csv")
 for name, figure, chart in figure_files(config["bar_charts"]):
     if figure.needs not in data:
         log.info("no %s yet: %s left out", figure.needs, name)

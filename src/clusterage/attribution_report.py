@@ -1,0 +1,229 @@
+"""Tables and figures of the attributions: seed-averaged radial profiles, mean maps by age range
+and filter, and test-time occlusion beside the retrained occlusion sweep (docs/attribution.md)."""
+
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pandas as pd
+
+from .aggregate import seed_spread
+from .atomic import atomic_path
+from .attribution import AGE_RANGES, METHODS, OCCLUSION_COLUMNS, pixel_radius, profile_radii
+
+METHOD_LABEL = {"integrated_gradients": "Integrated Gradients", "smoothgrad": "SmoothGrad"}
+INNER_RADIUS = 12  # r = 12 px: what an inner mask of D = 24 hides (the paper's Fig. 4 case)
+
+
+def _setting_columns(frame: pd.DataFrame) -> pd.DataFrame:
+    parts = frame["setting"].str.split("/", expand=True)
+    parts.columns = ["sample", "channels", "occlusion", "labels"]
+    return pd.concat([frame, parts], axis=1)
+
+
+def setting_title(setting: str, sample_ranges: dict | None = None) -> str:
+    """'full/white_light/none/true' -> 'white-light, no mask, full sample' (a figure's words)."""
+    from .figures import sample_label, setting_words
+
+    return f"{setting_words(setting)}, {sample_label(setting.split('/')[0], sample_ranges)}"
+
+
+def profile_table(profile_files) -> pd.DataFrame:
+    """Per setting, method and radius: the cluster-mean cumulative fraction, mean and population
+    standard deviation (ddof 0, as the scatter tables; NaN for one seed) over seeds. Rows: setting, sample, channels, occlusion, labels, method, r,
+    fraction_mean, fraction_std, n_seeds, n_clusters."""
+    frames = [pd.read_csv(f) for f in profile_files]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["setting", "sample", "channels", "occlusion", "labels", "method",
+                                     "r", "fraction_mean", "fraction_std", "n_seeds", "n_clusters"])
+    per_cluster = pd.concat(frames, ignore_index=True)
+    rcols = [c for c in per_cluster.columns if c.startswith("r") and c[1:].isdigit()]
+    per_seed = per_cluster.groupby(["setting", "method", "seed"])[rcols].mean()
+    n_clusters = per_cluster.groupby(["setting", "method", "seed"]).size().groupby(level=[0, 1]).max()
+    long = per_seed.stack().rename("fraction").reset_index().rename(columns={"level_3": "r"})
+    long["r"] = long["r"].str[1:].astype(int)
+    out = (long.groupby(["setting", "method", "r"])["fraction"]
+           .agg(fraction_mean="mean", fraction_std=seed_spread, n_seeds="count").reset_index())
+    out["n_clusters"] = out.set_index(["setting", "method"]).index.map(n_clusters)
+    return _setting_columns(out)[["setting", "sample", "channels", "occlusion", "labels", "method",
+                                  "r", "fraction_mean", "fraction_std", "n_seeds", "n_clusters"]]
+
+
+def outside_share(profile_files, radius: int = INNER_RADIUS) -> pd.DataFrame:
+    """Share of |attribution| outside ``radius`` per setting, method and seed (cluster mean)."""
+    per_cluster = pd.concat([pd.read_csv(f) for f in profile_files], ignore_index=True)
+    per_cluster["outside"] = 1.0 - per_cluster[f"r{radius}"]
+    return per_cluster.groupby(["setting", "method", "seed"])["outside"].mean().reset_index()
+
+
+def occlusion_table(occlusion_files) -> pd.DataFrame:
+    """Test-time occlusion per setting, mask and diameter: scatter mean and population standard
+    deviation (ddof 0; NaN for one seed) over seeds."""
+    frames = [pd.read_csv(f) for f in occlusion_files]
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(columns=["setting", "sample", "channels", "occlusion", "labels", "mask",
+                                     "diameter", "scatter_mean", "scatter_std", "n_seeds", "n"])
+    runs = pd.concat(frames, ignore_index=True)[OCCLUSION_COLUMNS]
+    out = (runs.groupby(["setting", "mask", "diameter"])
+           .agg(scatter_mean=("scatter", "mean"), scatter_std=("scatter", seed_spread),
+                n_seeds=("scatter", "count"), n=("n", "max")).reset_index())
+    return _setting_columns(out)[["setting", "sample", "channels", "occlusion", "labels", "mask",
+                                  "diameter", "scatter_mean", "scatter_std", "n_seeds", "n"]]
+
+
+def write_tables(profile_files, occlusion_files, profiles_csv, occlusion_csv) -> None:
+    for table, path in ((profile_table(profile_files), profiles_csv),
+                        (occlusion_table(occlusion_files), occlusion_csv)):
+        with atomic_path(path) as tmp:
+            table.to_csv(tmp, index=False, float_format="%.6g")
+
+
+def mean_maps(map_files, method: str = "integrated_gradients") -> dict:
+    """Per setting: the mean |attribution| maps by age range, averaged over seeds."""
+    out: dict[str, dict] = {}
+    for path in map_files:
+        with h5py.File(path, "r") as f:
+            setting = f.attrs["setting"]
+            entry = out.setdefault(setting, {"maps": [], "bands": list(f.attrs["bands"]),
+                                             "counts": f[method]["n_by_age"][()],
+                                             "visible": f["visible"][()]})
+            entry["maps"].append(f[method]["mean_abs_by_age"][()])
+    for entry in out.values():
+        with np.errstate(invalid="ignore"):
+            entry["mean"] = np.nanmean(np.stack(entry["maps"]), axis=0) if entry["maps"] else None
+        entry["n_seeds"] = len(entry.pop("maps"))
+    return out
+
+
+def plot_maps(map_files, paths, method: str = "integrated_gradients",
+              sample_ranges: dict | None = None) -> None:
+    """One row per (setting, filter), one column per age range; a colour scale per setting."""
+    import matplotlib.pyplot as plt
+
+    from .figures import _placeholder, _style, save
+
+    _style()
+    maps = mean_maps(map_files, method)
+    rows = [(s, b) for s, e in maps.items() for b in range(len(e["bands"]))]
+    ncol = len(AGE_RANGES)
+    fig, axes = plt.subplots(max(len(rows), 1), ncol, figsize=(2.3 * ncol + 0.8, 2.2 * max(len(rows), 1)),
+                             squeeze=False)
+    if not rows:
+        for ax in axes.ravel():
+            _placeholder(ax, "no attribution maps")
+    images = {}
+    for i, (setting, band) in enumerate(rows):
+        entry = maps[setting]
+        size = entry["mean"].shape[1]
+        vmax = np.nanpercentile(entry["mean"], 99.5) if np.isfinite(entry["mean"]).any() else 1.0
+        for k, (label, _, _) in enumerate(AGE_RANGES):
+            ax = axes[i, k]
+            if entry["counts"][k] == 0:
+                _placeholder(ax, f"no test cluster\n{label}")
+                continue
+            images[setting] = ax.imshow(entry["mean"][k, :, :, band], cmap="magma", vmin=0,
+                                        vmax=vmax, origin="lower")
+            ax.add_patch(plt.Circle((size // 2, size // 2), INNER_RADIUS, fill=False, ls="--",
+                                    lw=0.7, color="cyan"))
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0 or rows[i - 1][0] != setting:
+                ax.set_title(f"{label} (n = {entry['counts'][k]})", fontsize=9)
+            if k == 0:
+                name = setting_title(setting, sample_ranges).replace(", ", ",\n", 1)
+                band_name = f"{entry['bands'][band]} filter" if len(entry["bands"]) > 1 else ""
+                ax.set_ylabel(f"{name}\n{band_name}".strip(), fontsize=8)
+        if setting in images and (i + 1 == len(rows) or rows[i + 1][0] != setting):
+            fig.colorbar(images[setting], ax=[axes[j, ncol - 1] for j, r in enumerate(rows) if r[0] == setting],
+                         label="mean |attribution| (dex per pixel)", shrink=0.8)
+    fig.suptitle(f"Where the models read the age: mean |{METHOD_LABEL[method]}| by true age "
+                 f"(dashed: r = {INNER_RADIUS} px, an inner mask of D = {2 * INNER_RADIUS})", fontsize=10)
+    with plt.rc_context({"savefig.dpi": 110}):  # many image panels: keep the PNG small
+        save(fig, paths)
+
+
+def uniform_profile(size: int) -> np.ndarray:
+    """Cumulative fraction within r of a map that attributes the same to every pixel."""
+    d = np.ceil(pixel_radius(size)).astype(int).ravel()
+    counts = np.bincount(d, minlength=len(profile_radii(size)))
+    return np.cumsum(counts) / counts.sum()
+
+
+def plot_profiles(table: pd.DataFrame, paths, size: int = 112,
+                  sample_ranges: dict | None = None) -> None:
+    """Cumulative |attribution| within r, mean and seed-to-seed spread, one panel per method."""
+    import matplotlib.pyplot as plt
+
+    from .figures import _placeholder, _style, save
+
+    _style()
+    fig, axes = plt.subplots(1, len(METHODS), figsize=(4.6 * len(METHODS), 3.6), squeeze=False)
+    for ax, method in zip(axes[0], METHODS):
+        rows = table[table["method"] == method]
+        if rows.empty:
+            _placeholder(ax, "no attribution profiles")
+            continue
+        for setting, t in rows.groupby("setting", sort=False):
+            t = t.sort_values("r")
+            line, = ax.plot(t["r"], t["fraction_mean"], lw=1.3,
+                            label=f"{setting_title(setting, sample_ranges)} ({int(t['n_seeds'].max())} seeds)")
+            ax.fill_between(t["r"], t["fraction_mean"] - t["fraction_std"].fillna(0),
+                            t["fraction_mean"] + t["fraction_std"].fillna(0), alpha=0.25,
+                            color=line.get_color(), lw=0)
+        ax.plot(profile_radii(size), uniform_profile(size), color="0.5", ls=":", lw=1,
+                label="uniform over the cutout")
+        ax.axvline(INNER_RADIUS, color="0.3", ls="--", lw=0.7,
+                   label=f"r = {INNER_RADIUS} pixels (inner mask D = {2 * INNER_RADIUS})")
+        ax.set_xlabel("radius $r$ from the cluster (pixels)")
+        ax.set_ylabel("cumulative fraction of |attribution|")
+        ax.set_title(METHOD_LABEL[method])
+        ax.set_ylim(0, 1.02)
+        ax.legend(fontsize=7, loc="lower right")
+    save(fig, paths)
+
+
+def plot_occlusion(occlusion: pd.DataFrame, scatter_table: pd.DataFrame, paths,
+                   sample_ranges: dict | None = None) -> None:
+    """Paper Fig. 3 style: test scatter against D, retrained per diameter (points, from the
+    sweep) and the unmasked model with masks applied at inference only (lines)."""
+    import matplotlib.pyplot as plt
+
+    from .figures import CHANNEL_LABEL, MASK_LABEL, _placeholder, _style, sample_label, save, sweeps
+
+    _style()
+    keys = occlusion[["sample", "channels"]].drop_duplicates().values.tolist()
+    fig, axes = plt.subplots(1, max(len(keys), 1), figsize=(4.8 * max(len(keys), 1), 3.6), squeeze=False)
+    if not keys:
+        _placeholder(axes[0, 0], "no unmasked model explained: no test-time occlusion")
+    test = scatter_table[scatter_table["split"] == "test"]
+    # Test-time masks are in pixels: the retrained points are the sweeps in pixels.
+    retrained = sweeps(test) if not test.empty else test
+    if len(retrained):
+        retrained = retrained[retrained["diameter_unit"] == "px"]
+    colours = {"inner": "tab:red", "outer": "tab:blue"}
+    for ax, (sample, channels) in zip(axes[0], keys):
+        for mask in ("inner", "outer"):
+            t = occlusion[(occlusion["sample"] == sample) & (occlusion["channels"] == channels)
+                          & (occlusion["mask"] == mask)].sort_values("diameter")
+            ax.plot(t["diameter"], t["scatter_mean"], color=colours[mask], lw=1.2,
+                    label=f"{MASK_LABEL[mask]}, test time ({int(t['n_seeds'].max())} seeds)")
+            ax.fill_between(t["diameter"], t["scatter_mean"] - t["scatter_std"].fillna(0),
+                            t["scatter_mean"] + t["scatter_std"].fillna(0), color=colours[mask],
+                            alpha=0.2, lw=0)
+            r = retrained[(retrained["sample"] == sample) & (retrained["channels"] == channels)
+                          & (retrained["mask"] == mask)].sort_values("diameter") if len(retrained) else retrained
+            if len(r) and (r["diameter"] > 0).any():
+                ax.errorbar(r["diameter"], r["scatter_mean"], yerr=r["scatter_std"].fillna(0),
+                            color=colours[mask], ls="none", marker="o", ms=4, capsize=2,
+                            label=f"{MASK_LABEL[mask]}, retrained per D")
+        null = test[(test["case"] == "null_predictor") & (test["sample"] == sample)]["scatter_mean"]
+        if len(null):
+            ax.axhline(null.iloc[0], color="0.4", ls="--", lw=0.8, label="null predictor")
+        ax.set_xlabel(r"mask diameter $D$ (pixels)")
+        ax.set_ylabel("test scatter (dex)")
+        ax.set_title(f"{CHANNEL_LABEL.get(channels, channels)}, {sample_label(sample, sample_ranges)}",
+                     fontsize=10)
+        ax.legend(fontsize=7)
+    save(fig, paths)

@@ -1,0 +1,9 @@
+"""Radial profiles and test-time occlusion of every explained run, averaged over seeds."""
+from clusterage.logs import to_file
+
+to_file(snakemake.log[0])
+
+from clusterage.attribution_report import write_tables  # noqa: E402
+
+write_tables(snakemake.input.profiles, snakemake.input.occlusion, snakemake.output.profiles,
+             snakemake.output.occlusion)
