@@ -407,7 +407,7 @@ def select_settings(spec, plan_names, channels=("five_band", "white_light")) -> 
 
 
 @dataclass
-class TestSplit:
+class ExplainedSplit:
     """The test clusters of a run, as its training saw them."""
 
     raw: np.ndarray        # (N, H, W, 5) raw five-filter cutouts (test-time occlusion)
@@ -429,7 +429,7 @@ def run_split_spec(meta: dict):
     return spec, fold
 
 
-def run_test_split(dataset_path, meta: dict) -> TestSplit:
+def run_test_split(dataset_path, meta: dict) -> ExplainedSplit:
     """The test clusters of a run, rebuilt from its metadata by the training's own functions
     (``training.sample_split``, ``training.split_inputs``): the same split (order, grouping,
     fold), channels, masks (pixels, or parsecs at each cluster's galaxy) and normalisation."""
@@ -463,7 +463,7 @@ def run_test_split(dataset_path, meta: dict) -> TestSplit:
     diameter = (diameter_pixels(setting.diameter, table["galaxy"].astype(str).to_numpy())
                 if setting.unit == "pc" else setting.diameter)
     x = data.x["test"]
-    return TestSplit(raw=raw[np.searchsorted(in_sample, test)], x=x, log_age=data.y["test"],
+    return ExplainedSplit(raw=raw[np.searchsorted(in_sample, test)], x=x, log_age=data.y["test"],
                      table=table, visible=inputs.visible_mask(x.shape[1], setting.mask, diameter))
 
 
@@ -503,7 +503,6 @@ def explain_run(dataset_path, run_dir, out_maps, out_profiles, out_occlusion,
 
     from . import __version__
     from .atomic import atomic_path
-
     from .keep import load_model
 
     options = options or Options()
