@@ -54,7 +54,8 @@ rule dispute_gallery:
         dataset=DATASET,
         catalogs=all_catalog_files(),
     output:
-        report(directory(f"{SETTING_DIR}/gallery"), htmlindex="index.html",
+        # Each page its own report item: a folder with an HTML index is allowed in zip reports only.
+        report(directory(f"{SETTING_DIR}/gallery"), patterns=["{page}.png"],
                caption="../report/dispute_gallery.rst", category="Disputed ages"),
     params:
         threshold=config["disputes"]["threshold"],
