@@ -203,7 +203,7 @@ RANGES = {"full": {}, "no_extremes": {"min_log_age": 7.0, "max_log_age": 9.5}}
 def table_row(case, channels, sample, mask, diameter, split, mean, std=0.02, n=3, shuffled=False):
     b = NULLS[sample][split]
     return {"case": case, "channels": channels, "sample": sample, "mask": mask,
-            "diameter": diameter, "shuffled_labels": shuffled, "split": split,
+            "diameter": diameter, "diameter_unit": "px", "shuffled_labels": shuffled, "split": split,
             "scatter_mean": mean, "scatter_std": std, "n_seeds": n, "n_seeds_expected": 3,
             "complete": n == 3, "null_scatter": b, "predictive_power": (b**2 - mean**2) / b**2,
             "relative_error_pct": 100 * mean / b}

@@ -1,6 +1,7 @@
 """The whole chain, end to end, through Snakemake on a tiny synthetic survey."""
 
 import json
+import re
 import shutil
 import subprocess
 import sys
