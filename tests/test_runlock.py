@@ -332,3 +332,36 @@ def test_announce_rerun_covers_queued_started_and_just_finished_runs(tmp_path, m
         assert lock.finished_by is not None
     assert outputs[0].read_text() == "trained metrics.json"
     assert not (tmp_path / "lock" / "final").exists()
+
+
+def test_earlier_process_job_that_finished_before_the_rerun_planned_is_reused(tmp_path,
+                                                                              monkeypatch):
+    """The controller dies; its Slurm job finishes; only then does the rerun plan. Snakemake
+    still takes the outputs for incomplete (the dead process never saw the job end) and submits
+    the training again: that job reuses the finished outputs instead of training twice. A job
+    of another process (not among the earlier process's jobs) is a deliberate rerun."""
+    from clusterage.runlock import announce_rerun
+    outputs = [tmp_path / "run" / "metrics.json"]
+    monkeypatch.setenv("SLURM_JOB_ID", "4711")
+    owner = finished_run(tmp_path, outputs, announced=False)
+    monkeypatch.delenv("SLURM_JOB_ID")
+    planned = str(time.time() + 1)  # the rerun plans after the job finished
+    assert announce_rerun(tmp_path / "lock", outputs, None, planned, queued=["4712"]) == "4712"
+    assert not (tmp_path / "lock" / "final").exists(), "not the earlier process's job: no reuse"
+    assert announce_rerun(tmp_path / "lock", outputs, tmp_path / "train.log", planned,
+                          queued=["4711"]) == "4711"
+    for out in [*outputs, tmp_path / "train.log"]:  # as Snakemake does before it runs a job
+        out.unlink()
+    monkeypatch.setenv("CLUSTERAGE_PLANNED_AT", planned)
+    with RunLock(tmp_path / "lock", outputs, fingerprint="same work",
+                 log_file=tmp_path / "train.log", state_of=no_slurm) as lock:
+        assert lock.finished_by == owner, "must reuse, not train again"
+    assert outputs[0].read_text() == "trained metrics.json"
+    assert "epoch 1/1" in (tmp_path / "train.log").read_text()
+    assert not (tmp_path / "lock" / "final").exists()
+    # A later deliberate rerun (--forcerun, nothing announced) trains again.
+    outputs[0].unlink()
+    monkeypatch.setenv("CLUSTERAGE_PLANNED_AT", str(time.time() + 2))
+    with RunLock(tmp_path / "lock", outputs, fingerprint="same work", state_of=no_slurm) as lock:
+        assert lock.finished_by is None
+        outputs[0].write_text("trained again")

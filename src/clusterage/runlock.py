@@ -8,8 +8,9 @@ lock folder beside the run's checkpoint folder (``<checkpoint>.run/``):
 - ``owner.json``: the job that trains the run: host, process id (with the process's start time,
   against reused ids), Slurm job id, a fingerprint of what it trains (parameters, dataset) and,
   once it has finished, when;
-- ``expected/``: one empty file per Snakemake process that is about to run the training again
-  although an earlier one had submitted it and never saw it end (:func:`expect_duplicate`);
+- ``expected/``: one file per Snakemake process that is about to run the training again
+  although an earlier one had submitted it and never saw it end (:func:`expect_duplicate`),
+  holding the token of the owner whose finished outputs it reuses, where that is known already;
 - ``final/``: only while such a duplicate is expected: hard links to the finished outputs and to
   the owner's log (no bytes copied; the links go once the duplicate has used them);
 - ``history.jsonl``: one line per event (``took``, ``waiting``, ``reused``, ``finished``,
@@ -27,7 +28,9 @@ A job that finds the record of another owner asks whether that owner is still al
 
 While the owner is alive the job waits (polling every ``POLL_S`` seconds, and giving up shortly
 before its own Slurm time limit). When the owner has finished the same work (same fingerprint)
-and this job was planned before it finished, this job is a duplicate: it links the owner's
+and this job was planned before it finished, or its announcement names that owner (the job an
+earlier Snakemake process submitted, which finished after that process died: Snakemake still
+takes its outputs for incomplete), this job is a duplicate: it links the owner's
 outputs back into place (Snakemake deletes a job's outputs before running it) and trains
 nothing; its log gets the owner's log appended. "Planned" is when the Snakemake process that
 submitted the job started (``CLUSTERAGE_PLANNED_AT``, which the workflow sets there and jobs
@@ -206,13 +209,15 @@ def _slurm_duration_s(text: str) -> float | None:
     return int(days or 0) * 86400 + seconds
 
 
-def expect_duplicate(folder: str | os.PathLike, planned: str) -> None:
+def expect_duplicate(folder: str | os.PathLike, planned: str, finished_by: str = "") -> None:
     """Announce that the Snakemake process ``planned`` (its CLUSTERAGE_PLANNED_AT) will run this
     training again although an earlier process submitted it and never saw it end: whoever
-    finishes the run keeps its outputs in ``final/`` for that duplicate."""
+    finishes the run keeps its outputs in ``final/`` for that duplicate. ``finished_by``: the
+    token of an owner that has already finished the run for the earlier process, whose outputs
+    the duplicate reuses although they were finished before it was planned."""
     expected = Path(folder) / EXPECTED
     expected.mkdir(parents=True, exist_ok=True)
-    (expected / planned).touch()
+    (expected / planned).write_text(finished_by)
 
 
 def _read_owner(folder: Path) -> Owner | None:
@@ -238,14 +243,21 @@ def announce_rerun(folder: str | os.PathLike, outputs: Iterable[str | os.PathLik
     finished while this process was planning, linked into final/ now."""
     folder, queued = Path(folder), list(queued)
     owner = _read_owner(folder)
-    if owner is not None and owner.finished is not None and owner.finished >= float(planned):
-        # It finished while this process was planning, which saw no outputs yet.
+    finished_by = ""
+    if owner is not None and owner.finished is not None and (
+            owner.finished >= float(planned) or owner.slurm_job_id in queued):
+        # It finished while this process was planning, which saw no outputs yet; or it is the
+        # earlier process's own job, which finished after that process died, so Snakemake
+        # still takes its outputs for incomplete.
         if not (outputs_complete(outputs) and _link_final(folder, [Path(o) for o in outputs],
                                                           log_file)):
             return None
+        finished_by = owner.token
     elif not queued and (owner is None or owner.finished is not None):
         return None  # nothing of an earlier process is pending: a plain (or deliberate) run
-    expect_duplicate(folder, planned)
+    expect_duplicate(folder, planned, finished_by)
+    if finished_by:
+        return owner.slurm_job_id or f"pid {owner.pid}"
     if queued:
         return queued[0]
     return owner.slurm_job_id or f"pid {owner.pid}"
@@ -393,7 +405,16 @@ class RunLock:
     def _reusable(self, owner: Owner) -> bool:
         return (owner.finished is not None and owner.fingerprint is not None
                 and owner.fingerprint == self.me.fingerprint
-                and self.planned < owner.finished)
+                and (self.planned < owner.finished or self._announced_reuse() == owner.token))
+
+    def _announced_reuse(self) -> str | None:
+        """The finished owner whose outputs this job's own announcement asks it to reuse."""
+        if not self.planned_by:
+            return None
+        try:
+            return (self.folder / EXPECTED / self.planned_by).read_text().strip() or None
+        except OSError:
+            return None
 
     def _restore(self, owner: Owner) -> bool:
         """Link the finished owner's outputs into place; False if any is missing."""
