@@ -64,7 +64,7 @@ BROWSER_CHECK = """
     for (let i = 0; i < 200; i++) {
       await wait(50);
       img = Array.from(document.querySelectorAll("#app img")).find((x) => x.src === entry.data_uri);
-      if (img && img.complete && document.querySelector("#app nav").innerText.includes("Description")) break;
+      if (img && img.complete && document.querySelector("#app nav").innerText.toLowerCase().includes("description")) break;
     }
     shown[path] = {caption: (entry.caption || "").length, width: img ? img.naturalWidth : 0, height: img ? img.naturalHeight : 0,
                    visible: img ? img.getBoundingClientRect().width > 0 : false,
@@ -91,7 +91,7 @@ def shown_in_browser(report, work):
     page.write_text(head + BROWSER_CHECK + body_end + tail)
     out = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu",
                           "--disable-dev-shm-usage", "--window-size=1400,1000",
-                          "--virtual-time-budget=120000", "--dump-dom", page.as_uri()],
+                          "--virtual-time-budget=600000", "--dump-dom", page.as_uri()],
                          capture_output=True, text=True, timeout=600)
     found = re.search(r'<pre id="browser-check">(.*?)</pre>', out.stdout, re.S)
     assert found, f"no result from the browser: {out.stderr[-2000:]}"
