@@ -5,8 +5,8 @@ A log starts with the run's own lines. The start-up notices of the numerical lib
 TensorRT "not found" notices on machines without them, JAX's backend probing) are kept out:
 their C++ logging is set to warnings and errors before they are imported, their Python loggers
 to warnings, and the few start-up lines they print as warnings or errors anyway are dropped by
-a small filter process between the script's stderr and the log file. Every other warning and
-error, Python's or a native library's, still reaches the log.
+a small filter process between the native libraries' stderr (file descriptor 2) and the log
+file. Every other warning and error, Python's or a native library's, still reaches the log.
 """
 
 from __future__ import annotations
@@ -105,11 +105,13 @@ def to_file(path: str | None, level: int = logging.INFO) -> None:
         os.environ.setdefault(key, value)
     if path:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        # a fresh log for each attempt; O_APPEND: lines others add to the same file
-        # (clusterage.runlock) are not overwritten
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND, 0o644))
+        open(path, "wb").close()  # a fresh log for each attempt
+        # Every write below appends (O_APPEND), so lines others add to the same file
+        # (clusterage.runlock) are never overwritten. Python's own stderr (log lines, warnings,
+        # tracebacks) goes straight to the file, in order with such lines; the native libraries'
+        # (file descriptor 2) goes through the filter.
         _through_filter(path)
-        sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+        sys.stderr = open(path, "a", buffering=1, encoding="utf-8", errors="backslashreplace")
     logging.basicConfig(level=level, stream=sys.stderr, force=True,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
                         datefmt="%Y-%m-%d %H:%M:%S")
