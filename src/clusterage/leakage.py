@@ -41,6 +41,9 @@ def collect(root) -> pd.DataFrame:
                 n_test = report.loc["all", f"test_{group}"]
                 for r in part.to_dict("records"):
                     rows.append({"env": env_dir.name, "case": r["case"], "group": group,
+                                 "channels": r.get("channels"), "mask": r.get("mask", "none"),
+                                 "diameter": r.get("diameter", 0),
+                                 "diameter_unit": r.get("diameter_unit", "px"),
                                  "split_seed": int(m["split_seed"]), "seed": int(r["seed"]),
                                  "test_scatter": r["test"], "null_test_scatter": null["test"],
                                  "relative_error_pct": 100.0 * r["test"] / null["test"],
@@ -68,6 +71,18 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["env", "case", "group"], ascending=[False, True, True]).reset_index(drop=True)
 
 
+GROUP_LABEL = {"none": "random", "overlap": "overlaps\ngrouped", "galaxy": "galaxy\nheld out"}
+
+
+def _panel_title(env: str, case: str, runs: pd.DataFrame) -> str:
+    """``env1``, ``white_light_inner`` -> words: the environment's strength, channels and mask."""
+    row = runs[(runs["env"] == env) & (runs["case"] == case)].iloc[0]
+    what = {"five_band": "five-band", "white_light": "white-light"}.get(row.get("channels"), case)
+    if row.get("mask", "none") != "none":
+        what += f", {row['mask']} mask D = {row['diameter']:g} {row.get('diameter_unit', 'px')}"
+    return f"environment strength {env.removeprefix('env')}\n{what}"
+
+
 def plot(runs: pd.DataFrame, paths) -> None:
     import matplotlib.pyplot as plt
 
@@ -83,10 +98,11 @@ def plot(runs: pd.DataFrame, paths) -> None:
                            color="0.4", zorder=3)
                 ax.hlines(v.mean(), k - 0.3, k + 0.3, color="black", lw=2)
         ax.axhline(100, color="grey", ls=":", lw=1)
-        ax.set_xticks(range(len(GROUPS)), GROUPS)
-        ax.set_title(f"{env}, {case}", fontsize=9)
-    axes[0][0].set_ylabel("test scatter / null scatter [%]")
-    fig.suptitle("Test scatter by kind of split (points: split seeds x model seeds)", fontsize=10)
+        ax.set_xticks(range(len(GROUPS)), [GROUP_LABEL.get(g, g) for g in GROUPS], fontsize=8)
+        ax.set_title(_panel_title(env, case, runs), fontsize=9)
+    axes[0][0].set_ylabel("test scatter / null predictor's scatter (%)")
+    fig.suptitle("Test scatter by kind of split (points: split seeds x model seeds; bar: mean)",
+                 fontsize=10)
     fig.tight_layout()
     save(fig, paths)
 
