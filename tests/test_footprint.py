@@ -46,8 +46,16 @@ def test_the_paper_grid_on_the_real_survey_fits_well_under_100_gb_by_default():
     config = paper_config()
     fp = footprint.estimate(config, footprint.clusters_from_config(config))
     assert fp.trainings == 1625 and len(fp.clusters.log_age) == 8651
-    assert fp.kept_runs == 0 and fp.kept_model_bytes == 0
+    # Kept by default: only the runs the attribution step explains (unmasked five_band and
+    # white_light of both samples, 5 seeds each), 158 MB of weights each.
+    five_band = footprint.weights_file_bytes(
+        footprint.parameter_count((112, 112, 5), **footprint.PAPER_CNN))
+    assert fp.kept_runs == 20
+    assert fp.kept_model_bytes == pytest.approx(20 * five_band, rel=1e-3)
+    assert fp.kept_model_bytes == pytest.approx(3.15 * GB, rel=0.01)
     assert fp.total_bytes < 10 * GB
+    config["attribution"] = {"settings": []}
+    assert footprint.estimate(config, fp.clusters).kept_runs == 0
     # Every run keeping model.keras with Adam: ~770 GB; its weights only: ~256 GB.
     assert 760 * GB < fp.full_save_bytes < 780 * GB
     assert 250 * GB < fp.all_weights_bytes < 260 * GB

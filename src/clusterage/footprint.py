@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from . import keep, plan
+from .attribution import select_settings
 from .galaxies import BANDS, TABLE1
 
 # --- Measured numbers (one place; docs/disk.md says how each was measured) -----------------------
@@ -166,7 +167,9 @@ def estimate(config: dict, clusters: Clusters) -> Footprint:
     seeds = plan.seeds(config)
     size = int(config.get("cutout_size", 112))
     samples = config.get("samples", {})
-    kept = set(keep.kept_settings(config))
+    # Kept by the config's choice, and the explained runs, whose weights the attribution step loads.
+    explained = select_settings((config.get("attribution") or {}).get("settings"), jobs)
+    kept = set(keep.kept_settings(config)) | set(explained)
     n = len(clusters.log_age)
     fractions = config.get("split", {}).get("fractions", (0.70, 0.15, 0.15))
 
@@ -227,7 +230,8 @@ def report(fp: Footprint, jobs_at_once: int) -> str:
         f"  dataset: cutouts.h5 {human(fp.dataset_bytes)}"
         + (f", white_light.h5 {human(fp.white_light_bytes)}" if fp.white_light_bytes else ""),
         f"  runs: metrics, predictions, history, metadata, logs: {human(fp.record_bytes)}",
-        f"  models (keep_models): {fp.kept_runs} of {fp.trainings} runs keep their weights, " + ", ".join(f"{human(b)} each ({ch})" for ch, b in sorted(fp.weights_bytes.items()))
+        f"  models (keep_models, and the runs attribution explains): {fp.kept_runs} of "
+        f"{fp.trainings} runs keep their weights, " + ", ".join(f"{human(b)} each ({ch})" for ch, b in sorted(fp.weights_bytes.items()))
         + f": {human(fp.kept_model_bytes)}",
         f"  total: {human(fp.total_bytes)}  (every run keeping its weights: "
         f"{human(fp.total_bytes - fp.kept_model_bytes + fp.all_weights_bytes)}; "
