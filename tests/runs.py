@@ -53,3 +53,14 @@ def fail_first_training(work: Path, marker: Path) -> None:
     assert anchor in text, f"{script} no longer starts by opening its log; move the fault"
     marker.write_text("the first training that removes this file fails\n")
     script.write_text(text.replace(anchor, anchor + FAIL_ONCE.format(marker=str(marker)), 1))
+
+
+def hold_trainings(work: Path, seconds: float) -> None:
+    """Make every training of the workflow copy in ``work`` hold its run for ``seconds`` before
+    it trains (its run lock taken), so that a test can act while the trainings surely run."""
+    script = work / "workflow" / "scripts" / "train.py"
+    text = script.read_text()
+    anchor = "    if lock.finished_by is None:\n"
+    assert anchor in text, f"{script} no longer trains under its run lock; move the hold"
+    script.write_text(text.replace(anchor, anchor + f"        __import__('time').sleep({seconds})\n", 1))
+

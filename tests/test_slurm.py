@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from runs import fail_first_training
+from runs import fail_first_training, hold_trainings
 
 REPO = Path(__file__).resolve().parents[1]
 START = REPO / ".ci" / "slurm" / "start.sh"
@@ -281,9 +281,11 @@ def epoch_s(slurm_time: str) -> float | None:
 
 
 def run_key(parts: tuple[str, ...]) -> str:
-    """(sample, channels, occlusion, labels, seed<k>) as the Comment of the run's Slurm jobs."""
+    """(sample, channels, occlusion, labels[, fold<f>of<k>], seed<k>) as the Comment of the run's
+    Slurm jobs: the train rule's wildcards in order, the fold empty for the fixed split."""
     *setting, seed = parts
-    return "rule_train_wildcards_" + "_".join([*setting, seed.removeprefix("seed")])
+    fold = f"{setting.pop()}/" if len(setting) == 5 else ""
+    return "rule_train_wildcards_" + "_".join([*setting, fold, seed.removeprefix("seed")])
 
 
 def lock_events(workdir: Path, since: float) -> dict[str, list[dict]]:
@@ -480,6 +482,9 @@ def test_killed_controller_trains_nothing_twice(slurm_run):
     env = {k: v for k, v in slurm_run["env"].items() if k != "CLUSTERAGE_FAIL_ONCE"}
     table = workdir / "results-tiny" / "tables" / "scatter.csv"
     reference = pd.read_csv(table)
+    # The trainings outlast the controller's restart (refused, --unlock, planning), so the rerun
+    # surely meets trainings of the dead controller still running.
+    hold_trainings(workdir, 90)
     profile = fault_profile(workdir, "killed")
     cmd = [sys.executable, "-m", "snakemake", "--profile", str(profile), *TINY]
     t0 = time.time()
@@ -519,7 +524,8 @@ def test_killed_controller_trains_nothing_twice(slurm_run):
         subprocess.run(["scancel", "--name", ",".join(ids) or "none"], capture_output=True,
                        timeout=30)
     assert rerun.returncode == 0, f"exit {rerun.returncode} (124: bound hit); log:\n{log[-4000:]}"
-    jobs = slurm_jobs(ids)
+    # The trainings' jobs (the attribution jobs that follow them hold no run lock).
+    jobs = [j for j in slurm_jobs(ids) if j["Comment"].startswith("rule_train_")]
     events = lock_events(workdir, t0)
     runs: dict[str, list[dict[str, str]]] = {}
     for j in jobs:
