@@ -2,20 +2,15 @@
 test-time occlusion, on every installed Keras backend."""
 
 import functools
-import importlib.util
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
+from backends import BACKEND_MODULES, run_on_backend
 
 from clusterage import attribution as A
 from clusterage import inputs
 
-BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 # Runs in a fresh process per backend (Keras picks its backend once, at import). A small CNN
 # with non-zero biases (as after training) on 40 x 40 five-filter cutouts behind an inner mask.
@@ -74,20 +69,9 @@ print(json.dumps(out))
 """
 
 
-def installed(backend):
-    return importlib.util.find_spec(BACKEND_MODULES[backend]) is not None
-
-
 @functools.cache
 def probe(backend):
-    if not installed(backend):
-        pytest.skip(f"Keras backend {backend!r} is not installed (pip install clusterage[{backend}])")
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", OMP_NUM_THREADS="1",
-               JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run([sys.executable, "-c", PROBE], env=env, capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_on_backend(backend, PROBE, timeout=300)
 
 
 @pytest.mark.parametrize("backend", sorted(BACKEND_MODULES))

@@ -1,15 +1,10 @@
 """The CNN trains on every installed Keras backend, in float32 and in mixed bfloat16."""
 
 import functools
-import importlib.util
-import json
-import os
-import subprocess
-import sys
 
 import pytest
+from backends import BACKEND_MODULES, run_on_backend
 
-BACKEND_MODULES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 
 # Runs in a fresh process: Keras picks its backend once, at import.
 STEP = """
@@ -45,21 +40,10 @@ print(json.dumps({p: steps(p) for p in ("float32", "mixed_bfloat16")}))
 """
 
 
-def installed(backend):
-    return importlib.util.find_spec(BACKEND_MODULES[backend]) is not None
-
-
 @functools.cache
 def train_steps(backend):
     """Both precisions in one process per backend (a process start costs seconds)."""
-    if not installed(backend):
-        pytest.skip(f"Keras backend {backend!r} is not installed (pip install clusterage[{backend}])")
-    env = dict(os.environ, KERAS_BACKEND=backend, TF_CPP_MIN_LOG_LEVEL="2", OMP_NUM_THREADS="1",
-               JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="")
-    proc = subprocess.run([sys.executable, "-c", STEP], env=env, capture_output=True,
-                          text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return run_on_backend(backend, STEP, timeout=240)
 
 
 @pytest.mark.parametrize("backend", sorted(BACKEND_MODULES))
