@@ -49,7 +49,7 @@ def fail_first_training(work: Path, marker: Path) -> None:
     retry: the copy's train script gets a fault that fires once, while ``marker`` exists."""
     script = work / "workflow" / "scripts" / "train.py"
     text = script.read_text()
-    anchor = "to_file(snakemake.log[0])\n"
+    anchor = 'start_job(snakemake.log[0], snakemake.threads, snakemake.config.get("keras_backend"))\n'
     assert anchor in text, f"{script} no longer starts by opening its log; move the fault"
     marker.write_text("the first training that removes this file fails\n")
     script.write_text(text.replace(anchor, anchor + FAIL_ONCE.format(marker=str(marker)), 1))

@@ -1,14 +1,7 @@
 """Integrated Gradients, SmoothGrad and test-time occlusion of one trained (setting, seed)."""
-import os
+from clusterage.jobstart import start_job
 
-from clusterage.logs import to_file
-
-to_file(snakemake.log[0])
-for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[var] = str(snakemake.threads)
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-if backend := snakemake.config.get("keras_backend"):
-    os.environ["KERAS_BACKEND"] = backend  # before Keras is first imported
+start_job(snakemake.log[0], snakemake.threads, snakemake.config.get("keras_backend"))
 
 from pathlib import Path  # noqa: E402
 

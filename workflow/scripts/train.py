@@ -1,15 +1,7 @@
 """Train and score one model: one (setting, seed) of the grid."""
-import os
+from clusterage.jobstart import start_job
 
-from clusterage.logs import to_file
-
-to_file(snakemake.log[0])
-# One job per core: keep each job's math libraries to the threads Snakemake gave it.
-for var in ("OMP_NUM_THREADS", "TF_NUM_INTRAOP_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-    os.environ[var] = str(snakemake.threads)
-os.environ.setdefault("TF_NUM_INTEROP_THREADS", "1")
-if backend := snakemake.config.get("keras_backend"):
-    os.environ["KERAS_BACKEND"] = backend  # before Keras is first imported
+start_job(snakemake.log[0], snakemake.threads, snakemake.config.get("keras_backend"))
 
 from pathlib import Path  # noqa: E402
 
