@@ -49,6 +49,7 @@ def test_default_config_plans_the_demo(tmp_path):
     ({"attribution": {"settings": ["full/white_light/outer8/true"]}}, "'full/white_light/outer8/true'"),
     ({"attribution": {"settings": ["full/rgb/none/true"]}}, "full/rgb/none/true"),
     ({"attribution": {"ig_steps": 0}}, "ig_steps"),
+    ({"seeds": 2, "attribution": {"seeds": 3}}, "attribution.seeds is 3"),
 ])
 def test_bad_config_stops_before_any_job_and_names_the_key(tmp_path, config, needle):
     out = dry_run(tmp_path, config)
@@ -56,6 +57,20 @@ def test_bad_config_stops_before_any_job_and_names_the_key(tmp_path, config, nee
     message = out.stdout + out.stderr
     assert needle in message, message[-2000:]
     assert "Job stats" not in message
+
+
+def test_attribution_explains_the_first_seeds_and_keeps_only_their_weights(tmp_path):
+    from test_workflow import copy_workflow
+
+    work = copy_workflow(tmp_path / "wf")
+    (work / "one.yaml").write_text(yaml.safe_dump({"seeds": 3, "attribution": {"seeds": 1}}))
+    out = subprocess.run([SNAKEMAKE, "-n", "--configfile", "config/config.yaml", "one.yaml"],
+                         cwd=work, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    explained = set(re.findall(r"attribution/full/(\w+)/none/true/seed(\d)/maps.h5", out.stdout))
+    assert explained == {("five_band", "0"), ("white_light", "0")}
+    kept = set(re.findall(r"train/full/(\w+)/none/true/seed(\d)/model.weights.h5", out.stdout))
+    assert kept == explained
 
 
 def test_unmasked_model_is_shared_by_every_sweep():

@@ -54,6 +54,10 @@ def test_the_paper_grid_on_the_real_survey_fits_well_under_100_gb_by_default():
     assert fp.kept_model_bytes == pytest.approx(20 * five_band, rel=1e-3)
     assert fp.kept_model_bytes == pytest.approx(3.15 * GB, rel=0.01)
     assert fp.total_bytes < 10 * GB
+    config["attribution"] = {"seeds": 1}
+    one_seed = footprint.estimate(config, fp.clusters)
+    assert one_seed.kept_runs == 4
+    assert one_seed.kept_model_bytes == pytest.approx(4 * five_band, rel=1e-3)
     config["attribution"] = {"settings": []}
     assert footprint.estimate(config, fp.clusters).kept_runs == 0
     # Every run keeping model.keras with Adam: ~770 GB; its weights only: ~256 GB.

@@ -168,15 +168,20 @@ def estimate(config: dict, clusters: Clusters) -> Footprint:
     size = int(config.get("cutout_size", 112))
     samples = config.get("samples", {})
     # Kept by the config's choice, and the explained runs, whose weights the attribution step loads.
-    explained = select_settings((config.get("attribution") or {}).get("settings"), jobs)
-    kept = set(keep.kept_settings(config)) | set(explained)
+    explained = set(select_settings((config.get("attribution") or {}).get("settings"), jobs))
+    by_choice = set(keep.kept_settings(config))
+
+    def kept_seeds(name: str) -> int:
+        return len(seeds) if name in by_choice else len(explained_seeds) if name in explained else 0
+
+    explained_seeds = plan.explained_seeds(config)
     n = len(clusters.log_age)
     fractions = config.get("split", {}).get("fractions", (0.70, 0.15, 0.15))
 
     fp = Footprint(trainings=len(jobs) * len(seeds), settings=len(jobs), seeds=len(seeds),
                    clusters=clusters, cutout_size=size,
                    dataset_bytes=n * size * size * len(BANDS) * FLOAT32,
-                   white_light_bytes=0, kept_runs=len(kept & set(jobs)) * len(seeds))
+                   white_light_bytes=0, kept_runs=sum(kept_seeds(name) for name in jobs))
     if any(j.setting.channels == "white_light" for j in jobs.values()):
         fp.white_light_bytes = n * size * size * FLOAT32
     reads: Counter = Counter()
@@ -192,7 +197,7 @@ def estimate(config: dict, clusters: Clusters) -> Footprint:
         rows = clusters.in_sample(job.sample_range)
         fp.record_bytes += len(seeds) * (RUN_FIXED_BYTES + rows * PREDICTION_BYTES_PER_CLUSTER
                                          + h.epochs * EPOCH_BYTES)
-        fp.kept_model_bytes += len(seeds) * weights if name in kept else 0
+        fp.kept_model_bytes += kept_seeds(name) * weights
         fp.all_weights_bytes += len(seeds) * weights
         fp.full_save_bytes += len(seeds) * params * FULL_SAVE_BYTES_PER_PARAMETER
         fp.checkpoint_bytes = max(fp.checkpoint_bytes, params * CHECKPOINT_BYTES_PER_PARAMETER + weights)

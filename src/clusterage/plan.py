@@ -127,6 +127,18 @@ def seeds(config: dict) -> list[int]:
     return list(range(n))
 
 
+def explained_seeds(config: dict) -> list[int]:
+    """The seeds whose runs the attribution step explains: the first ``attribution.seeds``."""
+    all_seeds = seeds(config)
+    n = (config.get("attribution") or {}).get("seeds")
+    if n is None:
+        return all_seeds
+    if not 1 <= int(n) <= len(all_seeds):
+        raise ConfigError(f"attribution.seeds is {n}, but the grid trains {len(all_seeds)} "
+                          f"seed(s) (key 'seeds')")
+    return all_seeds[:int(n)]
+
+
 def null_samples(config: dict) -> list[str]:
     """The samples whose null predictor is scored: those of the cases and of the bar charts.
 

@@ -47,6 +47,7 @@ except WorkflowError as exc:
 try:
     PLAN = _plan.build(config)
     SEEDS = _plan.seeds(config)
+    EXPLAINED_SEEDS = _plan.explained_seeds(config)
 except _plan.ConfigError as exc:
     raise WorkflowError(f"config error: {exc}") from None
 
@@ -54,7 +55,8 @@ try:
     ATTRIBUTION_SETTINGS = _attribution_settings(config["attribution"]["settings"], PLAN)
 except ValueError as exc:
     raise WorkflowError(f"config error: {exc}") from None
-ATTRIBUTION_OPTIONS = {k: v for k, v in config["attribution"].items() if k != "settings"}
+ATTRIBUTION_OPTIONS = {k: v for k, v in config["attribution"].items()
+                       if k not in ("settings", "seeds")}
 
 RESULTS = config["results"]
 GALAXIES = config["data"]["galaxies"]
@@ -180,13 +182,13 @@ def explained_models():
     """The kept weights of every explained (setting, seed) run (read by clusterage.keep.load_model);
     listing them as inputs of the attribution rule keeps them."""
     return [f"{train_dir(name, seed)}/{_keep.MODEL_FILE}" for name in ATTRIBUTION_SETTINGS
-            for seed in SEEDS]
+            for seed in EXPLAINED_SEEDS]
 
 
 def attribution_files(name):
     """One file per explained (setting, seed): maps.h5, profiles.csv or occlusion.csv."""
     return [f"{_grid.attribution_dir(RESULTS, s, seed)}/{name}" for s in ATTRIBUTION_SETTINGS
-            for seed in SEEDS]
+            for seed in EXPLAINED_SEEDS]
 
 
 def sample_range(wildcards):
