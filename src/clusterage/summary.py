@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
+from .findings import paper_findings
 
 SUMMARY_COLUMNS = ["case", "sample", "mask", "diameter", "scatter_mean", "scatter_std", "n_seeds",
                    "n_seeds_expected", "null_scatter", "predictive_power"]
@@ -78,6 +79,12 @@ def format_summary(table: pd.DataFrame, *, figures=(), tables=(), report=None,
     if not len(s):
         lines.append("(no rows for this split)")
     lines.append("")
+    findings = [f for sample in samples for f in paper_findings(table, split=split, sample=sample)
+                if f.holds is not None]
+    if findings:
+        lines.append("The paper's findings (a finding holds when its gap exceeds twice the seed spread):")
+        lines += [f"  {f.line()}" for f in findings]
+        lines.append("")
     figures = [str(f) for f in figures]
     if figures:
         folder = Path(figures[0]).parent

@@ -27,6 +27,7 @@ rule attribution:
     benchmark:
         EXPLAIN_BENCHMARK
     threads: 1
+    priority: 1
     script:
         "../scripts/attribution.py"
 

@@ -191,6 +191,16 @@ def attribution_files(name):
             for seed in EXPLAINED_SEEDS]
 
 
+def train_priority(wildcards):
+    """Runs that the attribution step explains train first, so that their attribution jobs run
+    beside the remaining trainings instead of after them."""
+    name = _grid.setting_name(wildcards.sample, wildcards.channels, wildcards.occlusion,
+                              wildcards.labels)
+    explained = (name in ATTRIBUTION_SETTINGS and _grid.parse_fold(wildcards.fold) is None
+                 and int(wildcards.seed) in EXPLAINED_SEEDS)
+    return 1 if explained else 0
+
+
 def sample_range(wildcards):
     return dict(config["samples"][wildcards.sample])
 

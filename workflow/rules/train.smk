@@ -47,6 +47,7 @@ rule train:
     benchmark:
         TRAIN_BENCHMARK
     threads: 1
+    priority: train_priority
     script:
         "../scripts/train.py"
 
