@@ -53,10 +53,17 @@ def test_the_paper_grid_on_the_real_survey_fits_well_under_100_gb_by_default():
     assert fp.kept_runs == 20
     assert fp.kept_model_bytes == pytest.approx(20 * five_band, rel=1e-3)
     assert fp.kept_model_bytes == pytest.approx(3.15 * GB, rel=0.01)
+    # ... and their attribution maps: the test clusters of both samples (15% of 8651 and of the
+    # no_extremes sample), 2 methods, 112 x 112 x 5 (five_band) or x 1 in float16: ~3 GB.
+    assert fp.explained_runs == 20
+    assert 2.8 * GB < fp.attribution_bytes < 3.1 * GB
     assert fp.total_bytes < 10 * GB
+    assert "attribution maps and profiles of the 20 explained runs: at most 3.01 GB" in \
+        footprint.report(fp, 50)
     config["attribution"] = {"seeds": 1}
     one_seed = footprint.estimate(config, fp.clusters)
-    assert one_seed.kept_runs == 4
+    assert one_seed.kept_runs == one_seed.explained_runs == 4
+    assert one_seed.attribution_bytes == pytest.approx(fp.attribution_bytes / 5)
     assert one_seed.kept_model_bytes == pytest.approx(4 * five_band, rel=1e-3)
     config["attribution"] = {"settings": []}
     assert footprint.estimate(config, fp.clusters).kept_runs == 0

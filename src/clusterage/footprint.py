@@ -43,6 +43,12 @@ GPU_SECONDS_PAPER_TRAINING = {"mixed_bfloat16": 391.0, "float32": 617.0}
 GPU_PAPER_TRAINING_IMAGES = 200 * 24_220
 GPU_NAME = "NVIDIA H100, JAX"
 PAPER_CNN = dict(conv_filters=(128, 256, 512), dense_units=(512, 256, 128))
+# Per explained run (attribution), per test cluster and method (Integrated Gradients, SmoothGrad):
+# the cluster's map in float16 (gzip barely shrinks these: 81% of the raw size measured on the
+# demo), a profile row in maps.h5 (81 float64) and in profiles.csv (~790 bytes measured).
+ATTRIBUTION_METHODS = 2
+FLOAT16 = 2
+PROFILE_BYTES_PER_CLUSTER = 81 * 8 + 790
 # -------------------------------------------------------------------------------------------------
 
 FLOAT32 = 4
@@ -146,6 +152,8 @@ class Footprint:
     record_bytes: int = 0
     checkpoint_bytes: int = 0                                  # largest transient per running job
     full_save_bytes: int = 0                                   # what all runs would have kept as model.keras
+    attribution_bytes: int = 0                                 # maps and profiles of the explained runs (at most)
+    explained_runs: int = 0
     all_weights_bytes: int = 0                                 # every run keeping its weights
     reads: list = field(default_factory=list)                  # (channels, sample, rows, bytes, jobs)
     gpu_seconds: float = 0.0
@@ -154,7 +162,8 @@ class Footprint:
 
     @property
     def total_bytes(self) -> int:
-        return self.dataset_bytes + self.white_light_bytes + self.kept_model_bytes + self.record_bytes
+        return (self.dataset_bytes + self.white_light_bytes + self.kept_model_bytes
+                + self.record_bytes + self.attribution_bytes)
 
     @property
     def read_bytes(self) -> int:
@@ -175,6 +184,7 @@ def estimate(config: dict, clusters: Clusters) -> Footprint:
         return len(seeds) if name in by_choice else len(explained_seeds) if name in explained else 0
 
     explained_seeds = plan.explained_seeds(config)
+    cluster_maps = (config.get("attribution") or {}).get("cluster_maps", True)
     n = len(clusters.log_age)
     fractions = config.get("split", {}).get("fractions", (0.70, 0.15, 0.15))
 
@@ -198,6 +208,10 @@ def estimate(config: dict, clusters: Clusters) -> Footprint:
         fp.record_bytes += len(seeds) * (RUN_FIXED_BYTES + rows * PREDICTION_BYTES_PER_CLUSTER
                                          + h.epochs * EPOCH_BYTES)
         fp.kept_model_bytes += kept_seeds(name) * weights
+        if name in explained:
+            fp.explained_runs += len(explained_seeds)
+            fp.attribution_bytes += len(explained_seeds) * attribution_bytes(
+                int(round(fractions[2] * rows)), size, channels, cluster_maps)
         fp.all_weights_bytes += len(seeds) * weights
         fp.full_save_bytes += len(seeds) * params * FULL_SAVE_BYTES_PER_PARAMETER
         fp.checkpoint_bytes = max(fp.checkpoint_bytes, params * CHECKPOINT_BYTES_PER_PARAMETER + weights)
@@ -214,6 +228,14 @@ def estimate(config: dict, clusters: Clusters) -> Footprint:
         per_row = size * size * (len(BANDS) if channels == "five_band" else 1) * FLOAT32
         fp.reads.append((channels, sample, rows, rows * per_row, n_jobs))
     return fp
+
+
+def attribution_bytes(test_clusters: int, size: int, channels: int, cluster_maps: bool = True) -> int:
+    """At most what one explained run's attribution writes: every test cluster's maps (float16,
+    when ``cluster_maps``), the mean maps by age range (float32) and the profiles."""
+    maps = test_clusters * size * size * channels * FLOAT16 if cluster_maps else 0
+    means = 3 * size * size * channels * FLOAT32
+    return ATTRIBUTION_METHODS * (maps + means + test_clusters * PROFILE_BYTES_PER_CLUSTER)
 
 
 def human(n: float) -> str:
@@ -238,6 +260,8 @@ def report(fp: Footprint, jobs_at_once: int) -> str:
         f"  models (keep_models, and the runs attribution explains): {fp.kept_runs} of "
         f"{fp.trainings} runs keep their weights, " + ", ".join(f"{human(b)} each ({ch})" for ch, b in sorted(fp.weights_bytes.items()))
         + f": {human(fp.kept_model_bytes)}",
+        f"  attribution maps and profiles of the {fp.explained_runs} explained runs: at most "
+        f"{human(fp.attribution_bytes)}",
         f"  total: {human(fp.total_bytes)}  (every run keeping its weights: "
         f"{human(fp.total_bytes - fp.kept_model_bytes + fp.all_weights_bytes)}; "
         f"every run keeping model.keras with the optimiser state: "
