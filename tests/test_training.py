@@ -157,6 +157,19 @@ def test_killed_run_resumes_from_its_last_epoch_to_the_same_metrics(tiny_data):
         assert resumed[key] == pytest.approx(reference[key], rel=1e-5), key
 
 
+def test_a_leftover_checkpoint_of_another_model_is_not_resumed(tiny_data):
+    # A run killed with one model, then started again after the config's model changed.
+    killed = run(tiny_data, "changed", dict(TINY, epochs=12), wait_for_epoch=3)
+    assert not (killed / "metrics.json").exists()
+    wider = dict(TINY, conv_filters=[8, 8, 8], epochs=6)
+    run(tiny_data, "changed", wider)
+    meta = json.loads((killed / "metadata.json").read_text())
+    assert meta["timing"]["epochs_this_process"] == 6, "trained from the start"
+    fresh = json.loads((run(tiny_data, "fresh-wider", wider) / "metrics.json").read_text())
+    again = json.loads((killed / "metrics.json").read_text())
+    assert again["scatter_test"] == pytest.approx(fresh["scatter_test"], rel=1e-5)
+
+
 def test_a_mask_in_parsecs_hides_the_same_physical_disc_in_near_and_far_galaxies():
     from clusterage.galaxies import pc_per_pixel
     from clusterage.grid import SplitSpec

@@ -170,7 +170,18 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
                       dense_units=hyper.dense_units, learning_rate=hyper.learning_rate, seed=seed)
     state = _State()
     best_weights = None
+    # What the checkpoint must have been written by to be resumed: this training, not a leftover
+    # of one with another model, hyper-parameters, split or train set.
+    identity = {"setting": setting.name, "seed": seed, "fold": list(fold) if fold else None,
+                "hyper": asdict(hyper), "split": asdict(split), "n_train": len(x_train),
+                "input_shape": list(x_train.shape[1:])}
     resume_from = _latest_checkpoint(ckpt)
+    if resume_from is not None and _checkpoint_identity(resume_from) != _jsonable(identity):
+        log.warning("the checkpoint %s was written by another training (a different model, "
+                    "hyper-parameters, split or train set); training from the start instead",
+                    resume_from)
+        shutil.rmtree(ckpt, ignore_errors=True)
+        resume_from = None
     if resume_from is not None:
         state, best_weights = _load_checkpoint(resume_from, model)
         log.info("resuming from the checkpoint after epoch %d (best validation loss %.5g at epoch %d)",
@@ -203,7 +214,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
                  epoch, hyper.epochs, loss, val_loss, state.best_val, state.best_epoch, dt,
                  n_train / dt)
         if time.monotonic() - last_save >= checkpoint_interval_s:
-            _save_checkpoint(ckpt, model, state, best_weights)
+            _save_checkpoint(ckpt, model, state, best_weights, identity)
             last_save = time.monotonic()
     fit_seconds = time.perf_counter() - t_fit
     if state.wait >= hyper.patience:
@@ -262,11 +273,22 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     return metrics
 
 
-def _save_checkpoint(ckpt: Path, model, state: _State, best_weights) -> None:
+def _jsonable(value):
+    return json.loads(json.dumps(value))
+
+
+def _checkpoint_identity(path: Path):
+    """The identity a checkpoint was written with (None for one without)."""
+    file = path / "identity.json"
+    return json.loads(file.read_text()) if file.exists() else None
+
+
+def _save_checkpoint(ckpt: Path, model, state: _State, best_weights, identity: dict) -> None:
     """Write epoch-N/ whole, then point ``latest`` at it; a kill at any moment leaves a valid one."""
     target = ckpt / f"epoch-{state.epoch:04d}"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
+    (target / "identity.json").write_text(json.dumps(identity))
     model.save(target / "model.keras")
     if best_weights is not None:
         np.savez(target / "best.npz", *best_weights)
