@@ -49,14 +49,17 @@ KNOWN_ANSWER = os.environ.get("CLUSTERAGE_KNOWN_ANSWER")
 def known_answer_runs(tmp_path_factory):
     from runs import finished_run
 
-    env1 = finished_run(tmp_path_factory, "config/known_answer.yaml")
-    env0 = finished_run(tmp_path_factory, "config/known_answer.yaml", "config/known_answer_env0.yaml")
-    return env1 / "results/known_answer/env1", env0 / "results/known_answer/env0"
+    configs = ("config/known_answer.yaml", "config/known_answer_attribution.yaml")
+    env1 = finished_run(tmp_path_factory, *configs)
+    env0 = finished_run(tmp_path_factory, *configs, "config/known_answer_attribution_env0.yaml")
+    return (env1 / "results/known_answer/attribution_env1",
+            env0 / "results/known_answer/attribution_env0")
 
 
 @pytest.mark.known_answer
-@pytest.mark.skipif(not KNOWN_ANSWER, reason="the known-answer runs train 24 models (about an hour "
-                    "on 2 cores, docs/known-answer.md): set CLUSTERAGE_KNOWN_ANSWER=1 to run them")
+@pytest.mark.skipif(not KNOWN_ANSWER, reason="the known-answer runs train 12 models and explain them "
+                    "(about 30 minutes on 2 cores, docs/known-answer.md): set "
+                    "CLUSTERAGE_KNOWN_ANSWER=1 to run them")
 @pytest.mark.parametrize("channels", ["five_band", "white_light"])
 def test_attribution_moves_outward_when_the_environment_carries_the_age(known_answer_runs, channels):
     """On the synthetic survey the unmasked models read more of their attribution beyond r = 12 px

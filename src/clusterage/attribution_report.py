@@ -21,6 +21,10 @@ def _setting_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame, parts], axis=1)
 
 
+def seeds_text(n) -> str:
+    return f"{int(n)} seed" + ("" if int(n) == 1 else "s")
+
+
 def setting_title(setting: str, sample_ranges: dict | None = None) -> str:
     """'full/white_light/none/true' -> 'white-light, no mask, full sample' (a figure's words)."""
     from .figures import sample_label, setting_words
@@ -168,7 +172,7 @@ def plot_profiles(table: pd.DataFrame, paths, size: int = 112,
         for setting, t in rows.groupby("setting", sort=False):
             t = t.sort_values("r")
             line, = ax.plot(t["r"], t["fraction_mean"], lw=1.3,
-                            label=f"{setting_title(setting, sample_ranges)} ({int(t['n_seeds'].max())} seeds)")
+                            label=f"{setting_title(setting, sample_ranges)} ({seeds_text(t['n_seeds'].max())})")
             ax.fill_between(t["r"], t["fraction_mean"] - t["fraction_std"].fillna(0),
                             t["fraction_mean"] + t["fraction_std"].fillna(0), alpha=0.25,
                             color=line.get_color(), lw=0)
@@ -208,7 +212,7 @@ def plot_occlusion(occlusion: pd.DataFrame, scatter_table: pd.DataFrame, paths,
             t = occlusion[(occlusion["sample"] == sample) & (occlusion["channels"] == channels)
                           & (occlusion["mask"] == mask)].sort_values("diameter")
             ax.plot(t["diameter"], t["scatter_mean"], color=colours[mask], lw=1.2,
-                    label=f"{MASK_LABEL[mask]}, test time ({int(t['n_seeds'].max())} seeds)")
+                    label=f"{MASK_LABEL[mask]}, test time ({seeds_text(t['n_seeds'].max())})")
             ax.fill_between(t["diameter"], t["scatter_mean"] - t["scatter_std"].fillna(0),
                             t["scatter_mean"] + t["scatter_std"].fillna(0), color=colours[mask],
                             alpha=0.2, lw=0)
