@@ -61,5 +61,7 @@ rule keep_model:
         "../../envs/clusterage.yaml"
     log:
         KEEP_MODEL_LOG,
+    # A hard link, done at once: an attribution job waiting for the kept weights starts sooner.
+    priority: 1
     script:
         "../scripts/keep_model.py"
