@@ -55,10 +55,8 @@ class Finding:
                 f"{self.higher_scatter:.3f} dex (gap {self.gap:.3f}, 2 x spread {self.twice_spread:.3f})")
 
 
-def _pick(rows: pd.DataFrame, channels: str, mask: str, diameter=None) -> pd.Series | None:
-    sel = rows[(rows["channels"] == channels) & (rows["mask"] == mask)]
-    if diameter is not None:
-        sel = sel[sel["diameter"] == diameter]
+def _unmasked(rows: pd.DataFrame, channels: str) -> pd.Series | None:
+    sel = rows[(rows["channels"] == channels) & (rows["mask"] == "none")]
     return None if sel.empty else sel.iloc[0]
 
 
@@ -72,13 +70,10 @@ def _environment_row(rows: pd.DataFrame) -> pd.Series | None:
     return None if chosen.empty else chosen.iloc[0]
 
 
-def _label(row: pd.Series | None, fallback: str) -> str:
+def _environment_label(row: pd.Series | None) -> str:
     if row is None:
-        return fallback
-    if row["mask"] == "none":
-        return str(row["channels"])
-    unit = row.get("diameter_unit", "px")
-    return f"{row['channels']} {row['mask']} D = {int(row['diameter'])} {unit}"
+        return "white_light inner"
+    return f"white_light inner D = {int(row['diameter'])} {row.get('diameter_unit', 'px')}"
 
 
 def _twice(*spreads: float) -> float:
@@ -98,15 +93,15 @@ def paper_findings(table: pd.DataFrame, *, split: str = "test", sample: str = "f
     null = rows[rows["case"] == "null_predictor"]
     rows = rows[rows["case"] != "null_predictor"]
     null_scatter = float(null["scatter_mean"].iloc[0]) if len(null) else np.nan
-    five = _pick(rows, "five_band", "none")
-    white = _pick(rows, "white_light", "none")
+    five = _unmasked(rows, "five_band")
+    white = _unmasked(rows, "white_light")
     env = _environment_row(rows)
     (f, fs), (w, ws), (e, es) = _scatter(five), _scatter(white), _scatter(env)
     return [
         Finding("colour helps", "five_band", "white_light", f, w, _twice(fs, ws)),
         Finding("white light beats the null", "white_light", "null predictor", w, null_scatter,
                 _twice(ws)),
-        Finding("the environment alone beats the null", _label(env, "white_light inner"),
+        Finding("the environment alone beats the null", _environment_label(env),
                 "null predictor", e, null_scatter, _twice(es)),
     ]
 

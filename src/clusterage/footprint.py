@@ -178,12 +178,15 @@ def estimate(config: dict, clusters: Clusters) -> Footprint:
     samples = config.get("samples", {})
     # Kept by the config's choice, and the explained runs, whose weights the attribution step loads.
     explained = set(select_settings((config.get("attribution") or {}).get("settings"), jobs))
+    explained_seeds = plan.explained_seeds(config)
     by_choice = set(keep.kept_settings(config))
 
     def kept_seeds(name: str) -> int:
-        return len(seeds) if name in by_choice else len(explained_seeds) if name in explained else 0
+        """How many seeds of a setting keep their weights: all by choice, else the explained ones."""
+        if name in by_choice:
+            return len(seeds)
+        return len(explained_seeds) if name in explained else 0
 
-    explained_seeds = plan.explained_seeds(config)
     cluster_maps = (config.get("attribution") or {}).get("cluster_maps", True)
     n = len(clusters.log_age)
     fractions = config.get("split", {}).get("fractions", (0.70, 0.15, 0.15))
