@@ -143,6 +143,38 @@ def test_radial_profile_is_the_share_within_each_radius():
     assert np.isnan(A.radial_profile(np.zeros((1, 8, 8, 1)))).all()
 
 
+def test_spread_share_counts_what_moves_the_prediction_between_clusters():
+    """Attribution that is the same for every cluster, or cancels within a cluster, weighs in the
+    |attribution| fraction but carries none of the predictions' spread; the spread share splits
+    the variance of the predictions exactly between the pixels within r and those beyond."""
+    size, n = 112, 200
+    rng = np.random.default_rng(3)
+    inner_value = rng.normal(size=n)             # what tells the clusters apart, at the cluster
+    maps = np.zeros((n, size, size, 1))
+    maps[:, 56, 56, 0] = inner_value
+    maps[:, 56, 56 + 30, 0] = 5.0                # the same large attribution for every cluster
+    maps[:, 56 + 30, 56, 0] = rng.normal(0, 3, n)  # large, but cancelled by its neighbour:
+    maps[:, 56 + 31, 56, 0] = -maps[:, 56 + 30, 56, 0]
+    sums = A.radial_sum(maps)
+    np.testing.assert_allclose(sums[:, -1], maps.sum(axis=(1, 2, 3)))
+    np.testing.assert_allclose(sums[:, 12], inner_value)
+    assert 1 - A.radial_profile(maps)[:, 12].mean() > 0.9  # |attribution| mostly beyond 12 px
+    share = A.spread_share(sums)
+    assert share[-1] == pytest.approx(1.0)
+    assert share[12] == pytest.approx(1.0)                 # the spread all within 12 px
+
+    # Now the environment moves the prediction too: the share beyond r is its part of the variance.
+    outer_value = rng.normal(0, 0.5, n)
+    maps[:, 56 - 20, 56, 0] = outer_value
+    share = A.spread_share(A.radial_sum(maps))
+    total = inner_value + outer_value
+    expected = np.cov(inner_value, total, bias=True)[0, 1] / np.var(total)
+    assert share[12] == pytest.approx(expected) and 0.7 < share[12] < 0.9
+    assert share[-1] == pytest.approx(1.0)
+    assert np.isnan(A.spread_share(sums[:1])).all()        # no spread over one cluster
+    assert np.isnan(A.spread_share(np.ones((5, 81)))).all()  # nor over identical predictions
+
+
 def test_age_range_means_by_true_age():
     maps = np.stack([np.full((4, 4, 2), v, np.float32) for v in (-1.0, 3.0, 5.0, 7.0)])
     means, counts = A.age_range_means(maps, np.array([6.5, 7.0, 7.9, 9.0]))
@@ -268,6 +300,44 @@ def test_profile_table_averages_clusters_then_seeds(tmp_path):
     assert shares["outside"].tolist() == pytest.approx([0.7, 0.4])
 
 
+def test_profile_table_gives_the_spread_share_of_each_seed(tmp_path):
+    """The signed sums of each run become one spread-share profile per seed, then mean and spread
+    over seeds, beside the |attribution| fractions."""
+    from clusterage import attribution_report as R
+
+    files, expected = [], []
+    rng = np.random.default_rng(0)
+    for seed in (0, 1):
+        inner, outer = rng.normal(size=50), rng.normal(0, 0.5 + seed, 50)
+        common = {"setting": "full/five_band/none/true", "seed": seed, "galaxy": "ngc628c",
+                  "cluster_id": np.arange(50), "log_age_true": 7.0, "log_age_pred": 7.1,
+                  "method": "integrated_gradients"}
+        frame = pd.concat([
+            pd.DataFrame({**common, "quantity": "abs_fraction", "r0": 0.1, "r12": 0.3, "r13": 1.0}),
+            pd.DataFrame({**common, "quantity": "signed_sum", "r0": 0.0, "r12": inner,
+                          "r13": inner + outer})])
+        files.append(tmp_path / f"s{seed}.csv")
+        frame.to_csv(files[-1], index=False)
+        total = inner + outer
+        expected.append(np.cov(inner, total, bias=True)[0, 1] / np.var(total))
+    table = R.profile_table(files).set_index(["quantity", "r"])
+    assert set(table.index.get_level_values("quantity")) == {"abs_fraction", "spread_share"}
+    assert table.loc[("abs_fraction", 12), "fraction_mean"] == pytest.approx(0.3)
+    spread = table.loc[("spread_share", 12)]
+    assert spread["fraction_mean"] == pytest.approx(np.mean(expected))
+    assert spread["fraction_std"] == pytest.approx(np.std(expected))
+    assert spread["n_seeds"] == 2 and spread["n_clusters"] == 50
+    assert table.loc[("spread_share", 13), "fraction_mean"] == pytest.approx(1.0)
+    shares = R.outside_share(files).set_index(["quantity", "seed"])["outside"]
+    assert shares[("spread_share", 1)] == pytest.approx(1 - expected[1])
+    assert expected[0] > expected[1]  # the environment moves seed 1's predictions more
+
+    bad = pd.read_csv(files[0]).replace({"quantity": {"signed_sum": "median"}})
+    bad.to_csv(files[0], index=False)
+    with pytest.raises(ValueError, match="full/five_band/none/true seed 0: unknown quantity 'median'"):
+        R.profile_table(files)
+
+
 def test_a_run_is_explained_on_exactly_its_test_clusters_with_its_own_masks(tmp_path):
     """explain_run loads the run's kept weights and rebuilds its test split with the training's
     functions: the clusters, their order and the predictions are the run's own, and a mask in
@@ -302,13 +372,24 @@ def test_a_run_is_explained_on_exactly_its_test_clusters_with_its_own_masks(tmp_
                   A.Options(ig_steps=8, smoothgrad_samples=2, batch_size=64), seed=0)
 
     tested = pd.read_csv(run / "predictions.csv").query("split == 'test'")
-    explained = pd.read_csv(out["profiles"]).query("method == 'integrated_gradients'")
+    profiles = pd.read_csv(out["profiles"])
+    assert set(zip(profiles["method"], profiles["quantity"])) == {
+        ("integrated_gradients", "abs_fraction"), ("integrated_gradients", "signed_sum"),
+        ("smoothgrad", "abs_fraction")}
+    explained = profiles.query("method == 'integrated_gradients' and quantity == 'abs_fraction'")
     assert list(explained["cluster_id"]) == list(tested["cluster_id"])
     assert list(explained["galaxy"]) == list(tested["galaxy"])
     np.testing.assert_allclose(explained["log_age_pred"], tested["log_age_pred"], atol=1e-4)
     with h5py.File(out["maps"], "r") as f:
         visible = f["visible"][()]
         maps = f["integrated_gradients/maps"][()]
+        baseline = f["clusters/log_age_baseline"][()]
+        error = f["clusters/ig_completeness_error"][()]
+    # The signed sum over the whole cutout is the prediction less the baseline's (completeness).
+    signed = profiles.query("method == 'integrated_gradients' and quantity == 'signed_sum'")
+    last = f"r{A.profile_radii(size)[-1]}"
+    np.testing.assert_allclose(signed[last].to_numpy(),
+                               tested["log_age_pred"].to_numpy() - baseline + error, atol=2e-4)
     expected = inputs.visible_mask(size, "inner", diameter_pixels(40, tested["galaxy"].to_numpy()))
     assert visible.shape == (len(tested), size, size)
     np.testing.assert_array_equal(visible, expected)

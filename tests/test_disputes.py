@@ -13,8 +13,8 @@ from astropy.table import Table
 from clusterage import dataset
 from clusterage.catalog import CatalogError
 from clusterage.dispute_gallery import write_gallery
-from clusterage.disputes import (DisputesError, catalog_colours, catalog_settings, ensemble,
-                                 read_runs, write_catalog, write_ensemble)
+from clusterage.disputes import (DisputesError, catalog_colours, catalog_root, catalog_settings,
+                                 ensemble, read_runs, write_catalog, write_ensemble)
 from clusterage.mast import GalaxyFiles
 
 
@@ -152,6 +152,13 @@ def test_catalog_colours_and_a_missing_photometry_column(tmp_path):
     np.testing.assert_allclose(c["u_b_vega"], -0.1)   # U 20.1 - B 20.2
     np.testing.assert_allclose(c["v_i_vega"], -0.1)
     np.testing.assert_allclose(c["sed_ebv"], 0.3)
+    # The rules pass the catalog tables as inputs; their folder is found from the inputs.
+    inputs = [tmp_path / rel for pair in files.catalog_relpaths() for rel in pair]
+    assert catalog_root({"ngc628c": files}, inputs) == tmp_path
+    with pytest.raises(DisputesError, match="missing from the inputs .*sed"):
+        catalog_root({"ngc628c": files}, inputs[:1])
+    with pytest.raises(DisputesError, match="no catalog input is the table .* of ngc628c"):
+        catalog_root({"ngc628c": files}, [tmp_path / "other.fits"])
     _write_catalogs(tmp_path, files, [3, 5], drop=("PHANGS_F814W_VEGA",))
     with pytest.raises(CatalogError, match="lacks column.*PHANGS_F814W_VEGA"):
         catalog_colours({"ngc628c": files}, tmp_path)

@@ -70,7 +70,25 @@ def test_attribution_moves_outward_when_the_environment_carries_the_age(known_an
     when it does not (0), by more than the seed-to-seed spread."""
     table = compare_attribution(known_answer_runs, ["on", "off"])
     rows = table[(table["setting"] == f"full/{channels}/none/true")
-                 & (table["method"] == "integrated_gradients")].set_index("run")
+                 & (table["method"] == "integrated_gradients")
+                 & (table["quantity"] == "abs_fraction")].set_index("run")
+    on, off = rows.loc["on"], rows.loc["off"]
+    assert on["n_seeds"] == off["n_seeds"] >= 2
+    spread = max(on["outside_std"], off["outside_std"])
+    assert on["outside_mean"] - off["outside_mean"] > spread, rows
+
+
+@pytest.mark.known_answer
+@pytest.mark.skipif(not KNOWN_ANSWER, reason="the known-answer runs: set CLUSTERAGE_KNOWN_ANSWER=1")
+@pytest.mark.parametrize("channels", ["five_band", "white_light"])
+def test_the_environment_moves_more_of_the_predictions_when_it_carries_the_age(known_answer_runs,
+                                                                                channels):
+    """The share of the predictions' spread across test clusters that Integrated Gradients put
+    beyond r = 12 px is larger at env_strength 1 than at 0, by more than the seed-to-seed spread."""
+    table = compare_attribution(known_answer_runs, ["on", "off"])
+    rows = table[(table["setting"] == f"full/{channels}/none/true")
+                 & (table["method"] == "integrated_gradients")
+                 & (table["quantity"] == "spread_share")].set_index("run")
     on, off = rows.loc["on"], rows.loc["off"]
     assert on["n_seeds"] == off["n_seeds"] >= 2
     spread = max(on["outside_std"], off["outside_std"])

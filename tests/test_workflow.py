@@ -151,13 +151,18 @@ def test_tiny_run_explains_the_unmasked_models(tiny_run):
             run = results / "attribution" / "full" / channels / "none" / "true" / f"seed{seed}"
             profiles = pd.read_csv(run / "profiles.csv")
             assert set(profiles["method"]) == {"integrated_gradients", "smoothgrad"}
-            assert (profiles["r80"] > 0.999).all() and (profiles["r0"] >= 0).all()
+            fractions = profiles[profiles["quantity"] == "abs_fraction"]
+            assert (fractions["r80"] > 0.999).all() and (fractions["r0"] >= 0).all()
+            signed = profiles[profiles["quantity"] == "signed_sum"]
+            assert len(signed) == len(fractions) // 2 and set(signed["method"]) == {"integrated_gradients"}
             occlusion = pd.read_csv(run / "occlusion.csv")
             assert sorted(set(occlusion["mask"])) == ["inner", "outer"]
             assert occlusion["diameter"].max() == 80 and (occlusion["scatter"] > 0).all()
     table = pd.read_csv(results / "tables" / "attribution_profiles.csv")
     assert set(table["setting"]) == {"full/five_band/none/true", "full/white_light/none/true"}
     assert (table["n_seeds"] == 2).all()
+    spread = table[(table["quantity"] == "spread_share") & (table["r"] == 80)]
+    assert len(spread) == 2 and ((spread["fraction_mean"] - 1).abs() < 1e-9).all()
     for name in ("attribution_maps", "attribution_profiles", "test_time_occlusion"):
         assert (results / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert (results / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"

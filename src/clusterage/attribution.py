@@ -6,6 +6,8 @@ test-time occlusion (docs/attribution.md).
   input, trapezoid rule over ``steps`` intervals;
 - ``smoothgrad``: SmoothGrad (Smilkov et al. 2017), the input gradient averaged over noisy copies;
 - ``radial_profile``: cumulative fraction of |attribution| within radius r of the cluster pixel;
+- ``radial_sum`` and ``spread_share``: the signed attribution within r, and the share of the
+  predictions' spread over the test clusters that the pixels within r carry (additive methods);
 - ``age_range_means``: mean |attribution| maps per age range (< 10, 10-100, > 100 Myr);
 - ``occlusion_curve``: test-time occlusion, an unmasked model's scatter when inner / outer masks of each diameter
   are applied at inference only, built by ``clusterage.inputs`` exactly as for training.
@@ -41,7 +43,15 @@ BASELINES = ("zero", "blur")
 # (label, lower, upper) in log10(age / yr): < 10 Myr, 10-100 Myr, > 100 Myr.
 AGE_RANGES = (("<10 Myr", -math.inf, 7.0), ("10-100 Myr", 7.0, 8.0), (">100 Myr", 8.0, math.inf))
 METHODS = ("integrated_gradients", "smoothgrad")
-SCHEMA_VERSION = 1
+METHOD_LABEL = {"integrated_gradients": "Integrated Gradients", "smoothgrad": "SmoothGrad"}
+INNER_RADIUS = 12  # r = 12 px: what an inner mask of D = 24 hides (the paper's Fig. 4 case)
+# Methods whose attributions add up to the prediction (completeness): their signed sums within r
+# split each prediction into a part read within r and a part read beyond it.
+ADDITIVE_METHODS = ("integrated_gradients",)
+# Per-cluster radial quantities of profiles.csv: cumulative fraction of |attribution| within r,
+# and, for additive methods, the cumulative signed attribution within r (dex).
+PROFILE_QUANTITIES = ("abs_fraction", "signed_sum")
+SCHEMA_VERSION = 2
 
 
 class UnsupportedBackend(RuntimeError):
@@ -331,14 +341,52 @@ def radial_profile(maps: np.ndarray) -> np.ndarray:
     """
     size = maps.shape[1]
     weight = np.abs(np.asarray(maps, np.float64)).sum(axis=-1).reshape(len(maps), -1)
-    ring = np.ceil(pixel_radius(size)).astype(int).reshape(-1)  # d <= r  <=>  ceil(d) <= r
-    n_r = len(profile_radii(size))
-    onehot = np.zeros((ring.size, n_r))
-    onehot[np.arange(ring.size), ring] = 1.0
-    per_ring = weight @ onehot
+    per_ring = _ring_sums(weight, size)
     total = per_ring.sum(axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.cumsum(per_ring, axis=1) / total
+
+
+def _ring_sums(weight: np.ndarray, size: int) -> np.ndarray:
+    """(N, H*W) per-pixel weights -> (N, R) sums over the pixels with ceil(distance) = r."""
+    ring = np.ceil(pixel_radius(size)).astype(int).reshape(-1)  # d <= r  <=>  ceil(d) <= r
+    onehot = np.zeros((ring.size, len(profile_radii(size))))
+    onehot[np.arange(ring.size), ring] = 1.0
+    return weight @ onehot
+
+
+def radial_sum(maps: np.ndarray) -> np.ndarray:
+    """Cumulative signed attribution (summed over channels) within radius r, per cluster.
+
+    ``maps`` (N, H, W, C) -> (N, R), in the maps' units. For Integrated Gradients the last column
+    is the prediction at the cutout minus the prediction at the baseline (completeness).
+    """
+    size = maps.shape[1]
+    weight = np.asarray(maps, np.float64).sum(axis=-1).reshape(len(maps), -1)
+    return np.cumsum(_ring_sums(weight, size), axis=1)
+
+
+def spread_share(sums: np.ndarray) -> np.ndarray:
+    """Share of the predictions' spread over clusters carried by the pixels within r.
+
+    ``sums`` (N, R) from ``radial_sum`` of an additive attribution (Integrated Gradients): each
+    cluster's prediction (less the baseline's) is S_R = S_r + (S_R - S_r), the part read within r
+    plus the part read beyond it. Over the clusters, var(S_R) = cov(S_r, S_R) + cov(S_R - S_r, S_R),
+    so cov(S_r, S_R) / var(S_R) is the share of the variance of the predictions that the pixels
+    within r account for; it is 1 at the last radius and may leave [0, 1] where the two parts
+    pull against each other. Unlike the |attribution| fraction it is blind to attribution that is
+    the same for every cluster, or that cancels: only what moves the prediction from one cluster
+    to the next counts. (R,) array; NaN for fewer than two clusters or predictions all alike.
+    """
+    sums = np.asarray(sums, np.float64)
+    if len(sums) < 2:
+        return np.full(sums.shape[1], np.nan)
+    centred = sums - sums.mean(axis=0)
+    total = centred[:, -1]
+    var = total @ total
+    if var == 0:
+        return np.full(sums.shape[1], np.nan)
+    return (centred.T @ total) / var
 
 
 def age_range_index(log_age: np.ndarray) -> np.ndarray:
@@ -491,8 +539,9 @@ def explain_run(dataset_path, run_dir, out_maps, out_profiles, out_occlusion,
                 options: Options | None = None, seed: int = 0) -> dict:
     """Integrated Gradients, SmoothGrad and test-time occlusion of a run's test clusters.
 
-    Writes ``out_maps`` (HDF5), ``out_profiles`` (CSV, one row per test cluster and method: the
-    cumulative |attribution| fraction within r = 0, 1, ... px) and ``out_occlusion`` (CSV, the
+    Writes ``out_maps`` (HDF5), ``out_profiles`` (CSV, one row per test cluster, method and
+    quantity: the cumulative |attribution| fraction within r = 0, 1, ... px, and for Integrated
+    Gradients the cumulative signed attribution within r) and ``out_occlusion`` (CSV, the
     test-time occlusion curve; for a model trained with a mask, the header only). Schemas:
     docs/attribution.md. Attributions are in dex of log age: Integrated Gradients sum to the
     prediction at the cutout minus the prediction at the baseline.
@@ -536,10 +585,17 @@ def explain_run(dataset_path, run_dir, out_maps, out_profiles, out_occlusion,
              err.max() if len(x) else np.nan, change.mean() if len(x) else np.nan)
 
     radii = profile_radii(x.shape[1])
+    radial = {(method, "abs_fraction"): radial_profile(m) for method, m in maps.items()}
+    radial.update({(method, "signed_sum"): radial_sum(maps[method]) for method in ADDITIVE_METHODS})
+    for method in ADDITIVE_METHODS:
+        log.info("%s beyond r = %d px: %.3f of |attribution| (cluster mean), %.3f of the "
+                 "predictions' spread over the test clusters", METHOD_LABEL[method], INNER_RADIUS,
+                 1 - np.nanmean(radial[method, "abs_fraction"][:, INNER_RADIUS]),
+                 1 - spread_share(radial[method, "signed_sum"])[INNER_RADIUS])
     profiles = []
-    for method, m in maps.items():
-        prof = radial_profile(m)
+    for (method, quantity), prof in radial.items():
         frame = pd.DataFrame(prof, columns=[f"r{r}" for r in radii])
+        frame.insert(0, "quantity", quantity)
         frame.insert(0, "method", method)
         frame.insert(0, "log_age_pred", pred)
         frame.insert(0, "log_age_true", y)
@@ -581,7 +637,9 @@ def explain_run(dataset_path, run_dir, out_maps, out_profiles, out_occlusion,
                 means, counts = age_range_means(m, y)
                 g.create_dataset("mean_abs_by_age", data=means)
                 g.create_dataset("n_by_age", data=counts)
-                g.create_dataset("profile", data=radial_profile(m))
+                g.create_dataset("profile", data=radial[method, "abs_fraction"])
+                if (method, "signed_sum") in radial:
+                    g.create_dataset("radial_sum", data=radial[method, "signed_sum"])
                 if options.cluster_maps:
                     # float16 (3 significant digits) halves the largest output of a run; the
                     # profiles, means and completeness errors above come from the float32 maps.

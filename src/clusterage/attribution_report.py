@@ -9,10 +9,10 @@ import pandas as pd
 
 from .aggregate import seed_spread
 from .atomic import atomic_path
-from .attribution import AGE_RANGES, METHODS, OCCLUSION_COLUMNS, pixel_radius, profile_radii
+from .attribution import (ADDITIVE_METHODS, AGE_RANGES, INNER_RADIUS, METHOD_LABEL, METHODS,
+                          OCCLUSION_COLUMNS, PROFILE_QUANTITIES, pixel_radius, profile_radii,
+                          spread_share)
 
-METHOD_LABEL = {"integrated_gradients": "Integrated Gradients", "smoothgrad": "SmoothGrad"}
-INNER_RADIUS = 12  # r = 12 px: what an inner mask of D = 24 hides (the paper's Fig. 4 case)
 
 
 def _setting_columns(frame: pd.DataFrame) -> pd.DataFrame:
@@ -32,33 +32,73 @@ def setting_title(setting: str, sample_ranges: dict | None = None) -> str:
     return f"{setting_words(setting)}, {sample_label(setting.split('/')[0], sample_ranges)}"
 
 
-def profile_table(profile_files) -> pd.DataFrame:
-    """Per setting, method and radius: the cluster-mean cumulative fraction, mean and population
-    standard deviation (ddof 0, as the scatter tables; NaN for one seed) over seeds. Rows: setting, sample, channels, occlusion, labels, method, r,
-    fraction_mean, fraction_std, n_seeds, n_clusters."""
+PROFILE_COLUMNS = ["setting", "sample", "channels", "occlusion", "labels", "method", "quantity",
+                   "r", "fraction_mean", "fraction_std", "n_seeds", "n_clusters"]
+QUANTITY_LABEL = {"abs_fraction": "cumulative fraction of |attribution|",
+                  "spread_share": "share of the predictions' spread across clusters"}
+
+
+def _radius_columns(frame: pd.DataFrame) -> list[str]:
+    return [c for c in frame.columns if c.startswith("r") and c[1:].isdigit()]
+
+
+def seed_profiles(profile_files) -> pd.DataFrame:
+    """Per setting, method, quantity, seed and radius r, one run's profile value:
+
+    - ``abs_fraction``: the cumulative fraction of |attribution| within r, mean over the test
+      clusters;
+    - ``spread_share``: the share of the spread of the run's predictions over its test clusters
+      carried by the pixels within r (``attribution.spread_share`` of the clusters' signed sums;
+      additive methods only).
+
+    Columns: setting, method, quantity, seed, r, fraction, n_clusters. Profiles written before the
+    signed sums existed (no ``quantity`` column) give the ``abs_fraction`` rows only.
+    """
     frames = [pd.read_csv(f) for f in profile_files]
-    frames = [f for f in frames if len(f)]
+    frames = [f if "quantity" in f.columns else f.assign(quantity="abs_fraction")
+              for f in frames if len(f)]
+    columns = ["setting", "method", "quantity", "seed", "r", "fraction", "n_clusters"]
     if not frames:
-        return pd.DataFrame(columns=["setting", "sample", "channels", "occlusion", "labels", "method",
-                                     "r", "fraction_mean", "fraction_std", "n_seeds", "n_clusters"])
+        return pd.DataFrame(columns=columns)
     per_cluster = pd.concat(frames, ignore_index=True)
-    rcols = [c for c in per_cluster.columns if c.startswith("r") and c[1:].isdigit()]
-    per_seed = per_cluster.groupby(["setting", "method", "seed"])[rcols].mean()
-    n_clusters = per_cluster.groupby(["setting", "method", "seed"]).size().groupby(level=[0, 1]).max()
-    long = per_seed.stack().rename("fraction").reset_index().rename(columns={"level_3": "r"})
-    long["r"] = long["r"].str[1:].astype(int)
-    out = (long.groupby(["setting", "method", "r"])["fraction"]
-           .agg(fraction_mean="mean", fraction_std=seed_spread, n_seeds="count").reset_index())
-    out["n_clusters"] = out.set_index(["setting", "method"]).index.map(n_clusters)
-    return _setting_columns(out)[["setting", "sample", "channels", "occlusion", "labels", "method",
-                                  "r", "fraction_mean", "fraction_std", "n_seeds", "n_clusters"]]
+    rcols = _radius_columns(per_cluster)
+    radii = [int(c[1:]) for c in rcols]
+    rows = []
+    for (setting, method, quantity, seed), t in per_cluster.groupby(
+            ["setting", "method", "quantity", "seed"], sort=False):
+        if quantity == "abs_fraction":
+            values, name = t[rcols].mean().to_numpy(), "abs_fraction"
+        elif quantity == "signed_sum":
+            values, name = spread_share(t[rcols].to_numpy()), "spread_share"
+        else:
+            raise ValueError(f"profiles of {setting} seed {seed}: unknown quantity {quantity!r} "
+                             f"(expected one of {', '.join(PROFILE_QUANTITIES)})")
+        rows.append(pd.DataFrame({"setting": setting, "method": method, "quantity": name,
+                                  "seed": seed, "r": radii, "fraction": values, "n_clusters": len(t)}))
+    return pd.concat(rows, ignore_index=True)[columns]
+
+
+def profile_table(profile_files) -> pd.DataFrame:
+    """Per setting, method, quantity (``seed_profiles``) and radius: mean and population standard
+    deviation (ddof 0, as the scatter tables; NaN for one seed) over seeds. Columns:
+    PROFILE_COLUMNS."""
+    per_seed = seed_profiles(profile_files)
+    if per_seed.empty:
+        return pd.DataFrame(columns=PROFILE_COLUMNS)
+    keys = ["setting", "method", "quantity", "r"]
+    out = (per_seed.groupby(keys, sort=False)
+           .agg(fraction_mean=("fraction", "mean"), fraction_std=("fraction", seed_spread),
+                n_seeds=("fraction", "count"), n_clusters=("n_clusters", "max")).reset_index())
+    return _setting_columns(out)[PROFILE_COLUMNS]
 
 
 def outside_share(profile_files, radius: int = INNER_RADIUS) -> pd.DataFrame:
-    """Share of |attribution| outside ``radius`` per setting, method and seed (cluster mean)."""
-    per_cluster = pd.concat([pd.read_csv(f) for f in profile_files], ignore_index=True)
-    per_cluster["outside"] = 1.0 - per_cluster[f"r{radius}"]
-    return per_cluster.groupby(["setting", "method", "seed"])["outside"].mean().reset_index()
+    """Per setting, method, quantity and seed: the share beyond ``radius`` (one minus the profile
+    at ``radius``), of |attribution| and of the predictions' spread."""
+    per_seed = seed_profiles(profile_files)
+    at = per_seed[per_seed["r"] == radius].copy()
+    at["outside"] = 1.0 - at["fraction"]
+    return at[["setting", "method", "quantity", "seed", "outside"]].reset_index(drop=True)
 
 
 def occlusion_table(occlusion_files) -> pd.DataFrame:
@@ -155,17 +195,26 @@ def uniform_profile(size: int) -> np.ndarray:
     return np.cumsum(counts) / counts.sum()
 
 
+PROFILE_PANELS = tuple((m, "abs_fraction") for m in METHODS) + tuple(
+    (m, "spread_share") for m in ADDITIVE_METHODS)
+
+
 def plot_profiles(table: pd.DataFrame, paths, size: int = 112,
                   sample_ranges: dict | None = None) -> None:
-    """Cumulative |attribution| within r, mean and seed-to-seed spread, one panel per method."""
+    """Radial profiles, mean and seed-to-seed spread: the cumulative |attribution| within r, one
+    panel per method, and the share of the predictions' spread read within r (Integrated
+    Gradients)."""
     import matplotlib.pyplot as plt
 
     from .figures import _placeholder, _style, save
 
     _style()
-    fig, axes = plt.subplots(1, len(METHODS), figsize=(4.6 * len(METHODS), 3.6), squeeze=False)
-    for ax, method in zip(axes[0], METHODS):
-        rows = table[table["method"] == method]
+    if "quantity" not in table.columns:
+        table = table.assign(quantity="abs_fraction")
+    fig, axes = plt.subplots(1, len(PROFILE_PANELS), figsize=(4.6 * len(PROFILE_PANELS), 3.6),
+                             squeeze=False)
+    for ax, (method, quantity) in zip(axes[0], PROFILE_PANELS):
+        rows = table[(table["method"] == method) & (table["quantity"] == quantity)]
         if rows.empty:
             _placeholder(ax, "no attribution profiles")
             continue
@@ -176,14 +225,18 @@ def plot_profiles(table: pd.DataFrame, paths, size: int = 112,
             ax.fill_between(t["r"], t["fraction_mean"] - t["fraction_std"].fillna(0),
                             t["fraction_mean"] + t["fraction_std"].fillna(0), alpha=0.25,
                             color=line.get_color(), lw=0)
-        ax.plot(profile_radii(size), uniform_profile(size), color="0.5", ls=":", lw=1,
-                label="uniform over the cutout")
+        if quantity == "abs_fraction":
+            ax.plot(profile_radii(size), uniform_profile(size), color="0.5", ls=":", lw=1,
+                    label="uniform over the cutout")
+            ax.set_ylim(0, 1.02)
+            ax.set_title(METHOD_LABEL[method])
+        else:
+            ax.axhline(1.0, color="0.5", ls=":", lw=1)
+            ax.set_title(f"{METHOD_LABEL[method]}: what moves the prediction")
         ax.axvline(INNER_RADIUS, color="0.3", ls="--", lw=0.7,
                    label=f"r = {INNER_RADIUS} pixels (inner mask D = {2 * INNER_RADIUS})")
         ax.set_xlabel("radius $r$ from the cluster (pixels)")
-        ax.set_ylabel("cumulative fraction of |attribution|")
-        ax.set_title(METHOD_LABEL[method])
-        ax.set_ylim(0, 1.02)
+        ax.set_ylabel(QUANTITY_LABEL[quantity] + " within $r$", fontsize=8.5)
         ax.legend(fontsize=7, loc="lower right")
     save(fig, paths)
 

@@ -113,6 +113,25 @@ def flag(table: pd.DataFrame, scatter_dex: float, threshold: float, max_spread: 
     return out.reset_index(drop=True)
 
 
+def catalog_root(galaxy_files: dict, catalog_paths) -> Path:
+    """The data folder under which ``catalog_paths`` (a rule's catalog inputs) hold every
+    galaxy's obs and sed tables at their MAST-relative paths (``GalaxyFiles.catalog_relpaths``)."""
+    paths = {Path(p) for p in catalog_paths}
+    rels = [Path(rel) for files in galaxy_files.values()
+            for pair in files.catalog_relpaths() for rel in pair]
+    if not rels:
+        return Path(".")
+    first = rels[0].as_posix()
+    ends = [p for p in paths if p.as_posix() == first or p.as_posix().endswith("/" + first)]
+    if not ends:
+        raise DisputesError(f"no catalog input is the table {first} of {next(iter(galaxy_files))}")
+    root = Path(ends[0].as_posix()[: -len(first)] or ".")
+    missing = [rel.as_posix() for rel in rels if root / rel not in paths]
+    if missing:
+        raise DisputesError(f"catalog tables missing from the inputs under {root}: {', '.join(missing)}")
+    return root
+
+
 def catalog_colours(galaxy_files: dict, data_dir) -> pd.DataFrame:
     """U-B and V-I (Vega) and the catalog E(B-V) of every catalogued cluster of the galaxies.
 

@@ -45,8 +45,10 @@ GPU_NAME = "NVIDIA H100, JAX"
 PAPER_CNN = dict(conv_filters=(128, 256, 512), dense_units=(512, 256, 128))
 # Per explained run (attribution), per test cluster and method (Integrated Gradients, SmoothGrad):
 # the cluster's map in float16 (gzip barely shrinks these: 81% of the raw size measured on the
-# demo), a profile row in maps.h5 (81 float64) and in profiles.csv (~790 bytes measured).
+# demo); per test cluster and radial profile (|attribution| of both methods, signed sum of
+# Integrated Gradients), a row in maps.h5 (81 float64) and in profiles.csv (~790 bytes measured).
 ATTRIBUTION_METHODS = 2
+PROFILES_PER_CLUSTER = 3
 FLOAT16 = 2
 PROFILE_BYTES_PER_CLUSTER = 81 * 8 + 790
 # -------------------------------------------------------------------------------------------------
@@ -238,7 +240,8 @@ def attribution_bytes(test_clusters: int, size: int, channels: int, cluster_maps
     when ``cluster_maps``), the mean maps by age range (float32) and the profiles."""
     maps = test_clusters * size * size * channels * FLOAT16 if cluster_maps else 0
     means = 3 * size * size * channels * FLOAT32
-    return ATTRIBUTION_METHODS * (maps + means + test_clusters * PROFILE_BYTES_PER_CLUSTER)
+    return (ATTRIBUTION_METHODS * (maps + means)
+            + PROFILES_PER_CLUSTER * test_clusters * PROFILE_BYTES_PER_CLUSTER)
 
 
 def human(n: float) -> str:

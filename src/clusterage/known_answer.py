@@ -4,9 +4,10 @@
         --labels "env_strength 1" "env_strength 0" --out docs/figures/known_answer
 
 writes ``<out>.csv`` (test scatter per case and run, the null beside it) and ``<out>.png/.pdf``;
-where the runs explained models (attribution), also ``<out>_attribution.csv`` (share of
-|attribution| beyond r = 12 px per setting, method and run: mean, population standard deviation
-(ddof 0) over seeds and the seeds' values) and ``<out>_attribution.png/.pdf``.
+where the runs explained models (attribution), also ``<out>_attribution.csv`` (per run, setting,
+method and quantity, the share beyond r = 12 px of |attribution| and of the predictions' spread
+across the test clusters: mean, population standard deviation (ddof 0) over seeds and the seeds'
+values) and ``<out>_attribution.png/.pdf``.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import pandas as pd
 
 from .aggregate import seed_spread
 from .atomic import atomic_path
-from .attribution_report import INNER_RADIUS, METHOD_LABEL, outside_share
+from .attribution import INNER_RADIUS, METHOD_LABEL
+from .attribution_report import PROFILE_PANELS, QUANTITY_LABEL, outside_share
 from .figures import case_label, save
 
 
@@ -44,20 +46,23 @@ def compare(results_dirs, labels) -> pd.DataFrame:
 
 
 def compare_attribution(results_dirs, labels, radius: int = INNER_RADIUS) -> pd.DataFrame:
-    """Share of |attribution| beyond ``radius`` per run, setting and method, over seeds."""
+    """Per run, setting, method and quantity, the share beyond ``radius`` over seeds: of
+    |attribution| (``abs_fraction``) and of the predictions' spread across the test clusters
+    (``spread_share``, Integrated Gradients)."""
     rows = []
     for folder, label in zip(results_dirs, labels):
         files = sorted(Path(folder).glob("attribution/*/*/*/*/seed*/profiles.csv"))
         if not files:
             continue
         per_seed = outside_share(files, radius)
-        for (setting, method), t in per_seed.groupby(["setting", "method"]):
+        for (setting, method, quantity), t in per_seed.groupby(["setting", "method", "quantity"]):
             t = t.sort_values("seed")
-            rows.append({"run": label, "setting": setting, "method": method, "radius": radius,
-                         "outside_mean": t["outside"].mean(), "outside_std": seed_spread(t["outside"]),
-                         "n_seeds": len(t), "per_seed": " ".join(f"{v:.4f}" for v in t["outside"])})
-    return pd.DataFrame(rows, columns=["run", "setting", "method", "radius", "outside_mean",
-                                       "outside_std", "n_seeds", "per_seed"])
+            rows.append({"run": label, "setting": setting, "method": method, "quantity": quantity,
+                         "radius": radius, "outside_mean": t["outside"].mean(),
+                         "outside_std": seed_spread(t["outside"]), "n_seeds": len(t),
+                         "per_seed": " ".join(f"{v:.4f}" for v in t["outside"])})
+    return pd.DataFrame(rows, columns=["run", "setting", "method", "quantity", "radius",
+                                       "outside_mean", "outside_std", "n_seeds", "per_seed"])
 
 
 def plot_attribution(table: pd.DataFrame, paths) -> None:
@@ -65,11 +70,13 @@ def plot_attribution(table: pd.DataFrame, paths) -> None:
     import numpy as np
 
     runs = list(dict.fromkeys(table["run"]))
-    methods = list(dict.fromkeys(table["method"]))
-    fig, axes = plt.subplots(1, len(methods), figsize=(4.2 * len(methods), 3.6), squeeze=False)
+    panels = [p for p in PROFILE_PANELS
+              if ((table["method"] == p[0]) & (table["quantity"] == p[1])).any()]
+    radius = int(table["radius"].iloc[0])
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.6), squeeze=False)
     width = 0.8 / len(runs)
-    for ax, method in zip(axes[0], methods):
-        t_m = table[table["method"] == method]
+    for ax, (method, quantity) in zip(axes[0], panels):
+        t_m = table[(table["method"] == method) & (table["quantity"] == quantity)]
         settings = list(dict.fromkeys(t_m["setting"]))
         for k, run in enumerate(runs):
             t = t_m[t_m["run"] == run].set_index("setting").reindex(settings)
@@ -77,7 +84,7 @@ def plot_attribution(table: pd.DataFrame, paths) -> None:
             ax.bar(x, t["outside_mean"], width, yerr=t["outside_std"].fillna(0), capsize=3,
                    label=run, edgecolor="black", linewidth=0.6)
         ax.set_xticks(np.arange(len(settings)), [s.split("/")[1].replace("_", " ") for s in settings])
-        ax.set_ylabel(f"share of |attribution| beyond r = {int(table['radius'].iloc[0])} px")
+        ax.set_ylabel(f"{QUANTITY_LABEL[quantity]}\nbeyond r = {radius} px", fontsize=8.5)
         ax.set_title(METHOD_LABEL.get(method, method))
         ax.legend(frameon=False, fontsize=8)
     fig.tight_layout()

@@ -38,7 +38,6 @@ rule disagreements:
         threshold=config["disputes"]["threshold"],
         max_spread=config["disputes"]["max_spread"],
         files=all_galaxy_files(),
-        data_dir=data_dir(),
     conda:
         "../../envs/clusterage.yaml"
     log:
@@ -62,7 +61,6 @@ rule dispute_gallery:
         max_spread=config["disputes"]["max_spread"],
         max_clusters=config["disputes"]["gallery_max"],
         files=all_galaxy_files(),
-        data_dir=data_dir(),
     conda:
         "../../envs/clusterage.yaml"
     log:

@@ -3,9 +3,9 @@ from clusterage.logs import to_file
 
 to_file(snakemake.log[0])
 
-from clusterage.disputes import catalog_colours, write_catalog  # noqa: E402
+from clusterage.disputes import catalog_colours, catalog_root, write_catalog  # noqa: E402
 
 p = snakemake.params
 write_catalog(snakemake.input.table, snakemake.input.summary, snakemake.output[0],
               threshold=p.threshold, max_spread=p.max_spread,
-              colours=catalog_colours(p.files, p.data_dir))
+              colours=catalog_colours(p.files, catalog_root(p.files, snakemake.input.catalogs)))
