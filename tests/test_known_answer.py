@@ -56,6 +56,20 @@ def known_answer_runs(tmp_path_factory):
             env0 / "results/known_answer/attribution_env0")
 
 
+def assert_larger_beyond_12_px_with_the_environment(runs, channels, quantity):
+    """The Integrated Gradients share beyond r = 12 px (``quantity`` of
+    known_answer.compare_attribution) at env_strength 1 exceeds the share at 0 by more than the
+    larger seed-to-seed standard deviation."""
+    table = compare_attribution(runs, ["on", "off"])
+    rows = table[(table["setting"] == f"full/{channels}/none/true")
+                 & (table["method"] == "integrated_gradients")
+                 & (table["quantity"] == quantity)].set_index("run")
+    on, off = rows.loc["on"], rows.loc["off"]
+    assert on["n_seeds"] == off["n_seeds"] >= 2
+    spread = max(on["outside_std"], off["outside_std"])
+    assert on["outside_mean"] - off["outside_mean"] > spread, rows
+
+
 @pytest.mark.known_answer
 @pytest.mark.skipif(not KNOWN_ANSWER, reason="the known-answer runs train 12 models and explain them "
                     "(about 30 minutes on 2 cores, docs/known-answer.md): set "
@@ -69,14 +83,7 @@ def test_attribution_moves_outward_when_the_environment_carries_the_age(known_an
     """On the synthetic survey the unmasked models read more of their attribution beyond r = 12 px
     (beyond an inner mask of D = 24) when the environment depends on age (env_strength 1) than
     when it does not (0), by more than the seed-to-seed spread."""
-    table = compare_attribution(known_answer_runs, ["on", "off"])
-    rows = table[(table["setting"] == f"full/{channels}/none/true")
-                 & (table["method"] == "integrated_gradients")
-                 & (table["quantity"] == "abs_fraction")].set_index("run")
-    on, off = rows.loc["on"], rows.loc["off"]
-    assert on["n_seeds"] == off["n_seeds"] >= 2
-    spread = max(on["outside_std"], off["outside_std"])
-    assert on["outside_mean"] - off["outside_mean"] > spread, rows
+    assert_larger_beyond_12_px_with_the_environment(known_answer_runs, channels, "abs_fraction")
 
 
 @pytest.mark.known_answer
@@ -86,14 +93,7 @@ def test_the_environment_moves_more_of_the_predictions_when_it_carries_the_age(k
                                                                                 channels):
     """The share of the predictions' spread across test clusters that Integrated Gradients put
     beyond r = 12 px is larger at env_strength 1 than at 0, by more than the seed-to-seed spread."""
-    table = compare_attribution(known_answer_runs, ["on", "off"])
-    rows = table[(table["setting"] == f"full/{channels}/none/true")
-                 & (table["method"] == "integrated_gradients")
-                 & (table["quantity"] == "spread_share")].set_index("run")
-    on, off = rows.loc["on"], rows.loc["off"]
-    assert on["n_seeds"] == off["n_seeds"] >= 2
-    spread = max(on["outside_std"], off["outside_std"])
-    assert on["outside_mean"] - off["outside_mean"] > spread, rows
+    assert_larger_beyond_12_px_with_the_environment(known_answer_runs, channels, "spread_share")
 
 
 @pytest.mark.known_answer
