@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from . import inputs
+from .grid import ENVIRONMENT_DIAMETER_PX
 from .metrics import scatter
 
 log = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ BASELINES = ("zero", "blur")
 AGE_RANGES = (("<10 Myr", -math.inf, 7.0), ("10-100 Myr", 7.0, 8.0), (">100 Myr", 8.0, math.inf))
 METHODS = ("integrated_gradients", "smoothgrad")
 METHOD_LABEL = {"integrated_gradients": "Integrated Gradients", "smoothgrad": "SmoothGrad"}
-INNER_RADIUS = 12  # r = 12 px: what an inner mask of D = 24 hides (the paper's Fig. 4 case)
+INNER_RADIUS = ENVIRONMENT_DIAMETER_PX // 2  # r = 12 px: what the environment case's mask hides
 # Methods whose attributions add up to the prediction (completeness): their signed sums within r
 # split each prediction into a part read within r and a part read beyond it.
 ADDITIVE_METHODS = ("integrated_gradients",)

@@ -34,7 +34,8 @@ def setting_title(setting: str, sample_ranges: dict | None = None) -> str:
 
 PROFILE_COLUMNS = ["setting", "sample", "channels", "occlusion", "labels", "method", "quantity",
                    "r", "fraction_mean", "fraction_std", "n_seeds", "n_clusters"]
-QUANTITY_LABEL = {"abs_fraction": "cumulative fraction of |attribution|",
+# What a profile measures, in a figure's words; "within r" or "beyond r = ..." follows.
+QUANTITY_LABEL = {"abs_fraction": "share of |attribution|",
                   "spread_share": "share of the predictions' spread across clusters"}
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-ENVIRONMENT_DIAMETER_PX = 24
+from .grid import ENVIRONMENT_DIAMETER_PX
 
 
 @dataclass

@@ -20,6 +20,9 @@ CHANNELS = ("five_band", "white_light")
 MASKS = ("none", "inner", "outer")
 LABELS = ("true", "shuffled")  # the labels of a model trained on true or on permuted ages
 UNITS = ("px", "pc")  # a mask diameter in pixels, or in parsecs at each cluster's galaxy
+# The paper's environment-only case (its Fig. 4): white light with the cluster hidden by an inner
+# mask of this diameter (px); what such a mask hides is the first 12 px of an attribution profile.
+ENVIRONMENT_DIAMETER_PX = 24
 
 # A setting's name, and the part of every run path below the stage folder.
 SETTING = "{sample}/{channels}/{occlusion}/{labels}"

@@ -20,7 +20,7 @@ import pandas as pd
 from .aggregate import seed_spread
 from .atomic import atomic_path
 from .attribution import INNER_RADIUS, METHOD_LABEL
-from .attribution_report import PROFILE_PANELS, outside_share
+from .attribution_report import PROFILE_PANELS, QUANTITY_LABEL, outside_share
 from .figures import case_label, save
 
 
@@ -43,10 +43,6 @@ def compare(results_dirs, labels) -> pd.DataFrame:
     out = pd.concat(rows, ignore_index=True)
     return out[["run", "label", "case", "channels", "mask", "diameter", "scatter_mean",
                 "scatter_std", "n_seeds", "null_scatter", "relative_error_pct"]]
-
-
-OUTSIDE_LABEL = {"abs_fraction": "share of |attribution|",
-                 "spread_share": "share of the predictions' spread across clusters"}
 
 
 def compare_attribution(results_dirs, labels, radius: int = INNER_RADIUS) -> pd.DataFrame:
@@ -88,7 +84,7 @@ def plot_attribution(table: pd.DataFrame, paths) -> None:
             ax.bar(x, t["outside_mean"], width, yerr=t["outside_std"].fillna(0), capsize=3,
                    label=run, edgecolor="black", linewidth=0.6)
         ax.set_xticks(np.arange(len(settings)), [s.split("/")[1].replace("_", " ") for s in settings])
-        ax.set_ylabel(f"{OUTSIDE_LABEL[quantity]}\nbeyond r = {radius} px", fontsize=8.5)
+        ax.set_ylabel(f"{QUANTITY_LABEL[quantity]}\nbeyond r = {radius} px", fontsize=8.5)
         ax.set_title(METHOD_LABEL[method] + (": what moves the prediction"
                                              if quantity == "spread_share" else ""))
         ax.legend(frameon=False, fontsize=8)
