@@ -65,3 +65,11 @@ def small_galaxy(tmp_path):
     ra, dec = wcs.pixel_to_world_values(xs, ys)
     write_catalogs(files, tmp_path, {"x": xs, "y": ys, "ra": ra, "dec": dec}, [5.0, 100.0, 1000.0, 3.0])
     return files, tmp_path, wcs
+
+
+def validated(config: dict) -> dict:
+    """A config completed with the schema's defaults, as the workflow reads it."""
+    from snakemake.utils import validate
+
+    validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
+    return config

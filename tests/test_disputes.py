@@ -296,8 +296,8 @@ def test_cross_validation_trains_k_models_per_seed_as_ordinary_train_jobs(tmp_pa
     assert code == 0, plain[-2000:]
     code, cv = _plan(tmp_path / "b", {"disputes": {"folds": 3}})
     assert code == 0, cv[-2000:]
-    # the demo: 3 settings x 2 seeds; cross-validation adds 3 folds x 2 seeds of five_band only
-    assert _job_count(plain, "train") == 6 and _job_count(cv, "train") == 12
+    # the demo: 4 settings x 2 seeds; cross-validation adds 3 folds x 2 seeds of five_band only
+    assert _job_count(plain, "train") == 8 and _job_count(cv, "train") == 14
     for fold in range(3):
         assert f"train/full/five_band/none/true/fold{fold}of3/seed1/predictions.csv" in cv
     assert "of3/" not in plain and "white_light/none/true/fold" not in cv

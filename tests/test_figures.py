@@ -10,7 +10,7 @@ import yaml
 
 from clusterage import aggregate, figures, grid
 from clusterage.metrics import scatter
-from conftest import REPO
+from conftest import REPO, validated
 from runs import finished_run, snakemake
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -28,7 +28,7 @@ def small_config(results) -> dict:
             {"name": "fb", "channels": "five_band", "sample": "full", "mask": "none"},
         ],
     })
-    return config
+    return validated(config)
 
 
 def write_run(results, setting, seed, test_error=0.5):
@@ -438,7 +438,7 @@ def test_fig7_draws_each_groups_relative_error(tmp_path):
         g["group"], g["n_clusters"] = group, 12
         g["relative_error_pct"] *= factor
         rows.append(g)
-    groups = pd.concat(rows)[aggregate.GROUP_COLUMNS]
+    groups = pd.concat(rows).reindex(columns=aggregate.GROUP_COLUMNS)
     fig = figures.plot_group_sweeps(groups, [tmp_path / "g.png"], "inner", RANGES)
     ax = [a for a in fig.axes if a.get_title() == "five-filter, full sample"][0]
     for group in ("near", "far"):

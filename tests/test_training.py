@@ -47,11 +47,12 @@ train(args["data"], args["out"], Setting("five_band", "full", "inner", 4), seed=
 """
 
 
-def run(tmp_path, name, hyper, wait_for_epoch=None):
+def run(tmp_path, name, hyper, wait_for_epoch=None, threads=1):
     args = {"data": str(tmp_path / "d.h5"), "out": str(tmp_path / name),
             "ckpt": str(tmp_path / f"{name}-ckpt"), "hyper": hyper}
-    env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS="1", TF_NUM_INTRAOP_THREADS="1",
-               TF_NUM_INTEROP_THREADS="1", TF_CPP_MIN_LOG_LEVEL="2")
+    env = dict(os.environ, PYTHONHASHSEED="0", OMP_NUM_THREADS=str(threads),
+               TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads),
+               TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.Popen([sys.executable, "-c", RUNNER, json.dumps(args)], env=env,
                             stderr=subprocess.PIPE, text=True)
     if wait_for_epoch is None:
@@ -155,6 +156,29 @@ def test_killed_run_resumes_from_its_last_epoch_to_the_same_metrics(tiny_data):
     assert meta["timing"]["epochs_this_process"] < 12, "the second process resumed, not restarted"
     for key in ("scatter_train", "scatter_validation", "scatter_test", "best_epoch"):
         assert resumed[key] == pytest.approx(reference[key], rel=1e-5), key
+
+
+def test_the_same_config_gives_identical_numbers_and_other_threads_an_agreeing_interval(tiny_data):
+    from clusterage.uncertainty import Bootstrap, ClusterDraws, model_scatters
+
+    def test_rows(out):
+        p = pd.read_csv(out / "predictions.csv")
+        return p[p["split"] == "test"].sort_values("cluster_id").reset_index(drop=True)
+
+    one = test_rows(run(tiny_data, "same-a", TINY))
+    again = test_rows(run(tiny_data, "same-b", TINY))
+    pd.testing.assert_frame_equal(one, again)  # same machine, same config: the same numbers
+    two = test_rows(run(tiny_data, "two-threads", TINY, threads=2))
+    assert (two["cluster_id"] == one["cluster_id"]).all()
+    # Other threads may round differently; the paired interval of the difference says whether
+    # that moves the scatter beyond what the test clusters allow.
+    boot = Bootstrap(1000, 0.95, 0)
+    test = ClusterDraws.drawn(one["cluster_id"], one["log_age_true"], boot)
+    errors = np.abs(np.stack([one["log_age_pred"] - one["log_age_true"],
+                              two["log_age_pred"] - two["log_age_true"]]))
+    per_model = model_scatters(errors, test)
+    lo, hi = boot.interval(per_model[1] - per_model[0])
+    assert lo <= 0 <= hi
 
 
 def test_a_leftover_checkpoint_of_another_model_is_not_resumed(tiny_data):

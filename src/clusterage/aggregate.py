@@ -15,7 +15,12 @@ import pandas as pd
 from .metrics import predictive_power, relative_error, scatter
 from .grid import run_dir
 from .plan import build, case_settings, case_unit, cases, null_samples, seeds
+from .replicates import Replicates, Scored
 from .splits import SPLITS
+from .uncertainty import Bootstrap, resampled
+
+# The split whose scatters get intervals: the held-out one every comparison and figure reads.
+INTERVAL_SPLIT = "test"
 
 
 def seed_spread(values) -> float:
@@ -25,9 +30,33 @@ def seed_spread(values) -> float:
     return float(np.std(values, ddof=0)) if len(values) > 1 else np.nan
 
 
+INTERVAL_COLUMNS = ["scatter_ci_low", "scatter_ci_high", "predictive_power_ci_low",
+                    "predictive_power_ci_high", "resampled"]
+
 TABLE_COLUMNS = ["case", "channels", "sample", "mask", "diameter", "diameter_unit", "shuffled_labels", "split",
-                 "scatter_mean", "scatter_std", "n_seeds", "n_seeds_expected", "complete",
-                 "null_scatter", "predictive_power", "relative_error_pct"]
+                 "scatter_mean", "scatter_std", *INTERVAL_COLUMNS[:2], "n_seeds", "n_seeds_expected",
+                 "complete", "null_scatter", "predictive_power", *INTERVAL_COLUMNS[2:],
+                 "relative_error_pct"]
+
+
+def interval_columns(scored: Scored | None, null: Scored | None, boot: Bootstrap) -> dict:
+    """The interval columns of a table row: the scatter's and the predictive power's (its null
+    scored on the same drawn clusters); NaN where the runs or the null are missing."""
+    out = dict.fromkeys(INTERVAL_COLUMNS, np.nan) | {"resampled": ""}
+    if scored is None:
+        return out
+    out["scatter_ci_low"], out["scatter_ci_high"] = boot.interval(scored.replicates)
+    out["resampled"] = resampled(scored.n_models)
+    if null is not None and null.test is scored.test:
+        power = predictive_power(null.replicates, scored.replicates)
+        out["predictive_power_ci_low"], out["predictive_power_ci_high"] = boot.interval(power)
+    return out
+
+
+def replicates(config: dict, nulls: dict) -> Replicates:
+    """Bootstrap replicates of every finished run of the grid and of each sample's null."""
+    train_means = {s: (n or {}).get("train_mean_log_age", np.nan) for s, n in nulls.items()}
+    return Replicates(expected_runs(config), train_means, Bootstrap.from_config(config))
 
 
 def _read_json(path: Path):
@@ -53,9 +82,8 @@ def expected_runs(config: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def collect(config: dict) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
-    """Per-seed metrics of every (case, diameter) that exists, the tidy table, missing runs."""
-    results = config.get("results", "results")
+def _collect(config: dict):
+    results = config["results"]
     expected = seeds(config)
     per_seed, missing = [], []
     for run in expected_runs(config).to_dict("records"):
@@ -72,7 +100,14 @@ def collect(config: dict) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
         nulls[sample] = _read_json(Path(results) / "null" / f"{sample}.json")
     per_seed = pd.DataFrame(per_seed, columns=["case", "channels", "sample", "mask", "diameter", "diameter_unit",
                                                "shuffled_labels", "seed", *SPLITS])
-    return per_seed, tidy(config, per_seed, nulls, len(expected)), missing
+    reps = replicates(config, nulls)
+    return per_seed, tidy(config, per_seed, nulls, len(expected), reps), missing, reps
+
+
+def collect(config: dict) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+    """Per-seed metrics of every (case, diameter) that exists, the tidy table, missing runs."""
+    per_seed, table, missing, _ = _collect(config)
+    return per_seed, table, missing
 
 
 def missing_runs(config: dict) -> pd.DataFrame:
@@ -91,8 +126,10 @@ def missing_runs(config: dict) -> pd.DataFrame:
 MISSING_COLUMNS = ["setting", "seed", "run_dir", "cases"]
 
 GROUP_COLUMNS = ["case", "channels", "sample", "mask", "diameter", "diameter_unit", "shuffled_labels", "group",
-                 "split", "scatter_mean", "scatter_std", "n_seeds", "n_seeds_expected", "complete",
-                 "n_clusters", "null_scatter", "predictive_power", "relative_error_pct"]
+                 "split", "scatter_mean", "scatter_std", *INTERVAL_COLUMNS[:2], "n_seeds",
+                 "n_seeds_expected", "complete", "n_clusters", "null_scatter", "predictive_power",
+                 *INTERVAL_COLUMNS[2:], "relative_error_pct", "relative_error_ci_low",
+                 "relative_error_ci_high"]
 
 
 def subsamples(config: dict) -> dict[str, list[str]]:
@@ -115,12 +152,13 @@ def _group_scores(predictions: pd.DataFrame, groups: dict[str, list[str]], split
         g = sel[sel["galaxy"].isin(galaxies)]
         if len(g):
             out[name] = (scatter(g["log_age_pred"], g["log_age_true"]),
-                         scatter(np.full(len(g), train_mean), g["log_age_true"]), len(g))
+                         scatter(np.full(len(g), train_mean), g["log_age_true"]), len(g), train_mean)
     return out
 
 
-def group_table(config: dict, split: str = "test") -> pd.DataFrame:
-    """Paper Fig. 7's numbers: each (case, diameter) scored per galaxy group, mean over seeds.
+def group_table(config: dict, split: str = "test", reps: Replicates | None = None) -> pd.DataFrame:
+    """Paper Fig. 7's numbers: each (case, diameter) scored per galaxy group, mean over seeds,
+    with intervals on the test split (``reps``: the grid's replicates, made here if not given).
 
     Built from the runs' per-cluster predictions, so no extra model is trained.
     """
@@ -136,16 +174,20 @@ def group_table(config: dict, split: str = "test") -> pd.DataFrame:
             except (OSError, pd.errors.ParserError, KeyError):
                 cache[run["run_dir"]] = None
         scores = cache[run["run_dir"]]
-        for group, (s, b, n) in (scores or {}).items():
-            per_run.append({**run, "group": group, "scatter": s, "null": b, "n": n})
+        for group, (s, b, n, train_mean) in (scores or {}).items():
+            per_run.append({**run, "group": group, "scatter": s, "null": b, "n": n,
+                            "train_mean": train_mean})
     rows = []
+    if per_run and split == INTERVAL_SPLIT and reps is None:
+        reps = replicates(config, {})
     if per_run:
         df = pd.DataFrame(per_run)
         keys = ["case", "channels", "sample", "mask", "diameter", "diameter_unit", "shuffled_labels", "group"]
         for key, g in df.groupby(keys, sort=False):
             values = g["scatter"].to_numpy(float)
             mean, b = float(values.mean()), float(g["null"].iloc[0])
-            rows.append({**dict(zip(keys, key)), "split": split, "scatter_mean": mean,
+            ci = _group_intervals(reps, g.iloc[0], groups, mean) if split == INTERVAL_SPLIT else {}
+            rows.append({**ci, **dict(zip(keys, key)), "split": split, "scatter_mean": mean,
                          "scatter_std": seed_spread(values),
                          "n_seeds": len(values), "n_seeds_expected": n_expected,
                          "complete": len(values) == n_expected, "n_clusters": int(g["n"].iloc[0]),
@@ -154,8 +196,26 @@ def group_table(config: dict, split: str = "test") -> pd.DataFrame:
     return pd.DataFrame(rows, columns=GROUP_COLUMNS)
 
 
-def tidy(config: dict, per_seed: pd.DataFrame, nulls: dict, n_expected: int) -> pd.DataFrame:
-    """Mean and std over seeds per (case, diameter, split), with the null predictor beside it."""
+def _group_intervals(reps: Replicates, run: pd.Series, groups: dict, mean: float) -> dict:
+    """Interval columns of one (setting, galaxy group) row: scatter, predictive power and
+    relative error, the group's null scored on the same drawn clusters."""
+    train_mean = float(run["train_mean"])
+    scored = reps.group(run["setting"], groups[run["group"]], run["group"], train_mean)
+    if scored is None:
+        return {}
+    model, null = scored
+    out = interval_columns(model, null, reps.boot)
+    out["relative_error_ci_low"], out["relative_error_ci_high"] = reps.boot.interval(
+        relative_error(null.replicates, model.replicates))
+    return out
+
+
+def tidy(config: dict, per_seed: pd.DataFrame, nulls: dict, n_expected: int,
+         reps: Replicates) -> pd.DataFrame:
+    """Mean and std over seeds per (case, diameter, split), with the null predictor beside it,
+    and on the test split the 95% intervals of the scatter and of the predictive power."""
+    boot = reps.boot
+    no_interval = interval_columns(None, None, boot)
     rows = []
     for case_name, case in cases(config).items():
         for setting in case_settings(case_name, case):
@@ -166,7 +226,9 @@ def tidy(config: dict, per_seed: pd.DataFrame, nulls: dict, n_expected: int) -> 
                 values = sel[split].to_numpy(dtype=float) if len(sel) else np.array([])
                 b = null.get(split, np.nan)
                 mean = float(values.mean()) if len(values) else np.nan
-                rows.append({
+                ci = (interval_columns(reps.settings.get(setting.name), reps.nulls.get(setting.sample), boot)
+                      if split == INTERVAL_SPLIT else no_interval)
+                rows.append({**ci,
                     "case": case_name, "channels": setting.channels, "sample": setting.sample,
                     "mask": case["mask"], "diameter": setting.diameter,
                     "diameter_unit": case_unit(case),
@@ -183,7 +245,11 @@ def tidy(config: dict, per_seed: pd.DataFrame, nulls: dict, n_expected: int) -> 
     for sample, null in sorted(nulls.items()):
         for split in SPLITS:
             b = (null or {}).get(split, np.nan)
-            rows.append({"case": "null_predictor", "channels": "", "sample": sample, "mask": "none",
+            ci = no_interval
+            if split == INTERVAL_SPLIT and sample in reps.nulls:
+                ci = no_interval | dict(zip(INTERVAL_COLUMNS[:2], boot.interval(reps.nulls[sample].replicates)),
+                                        resampled="clusters")
+            rows.append({**ci, "case": "null_predictor", "channels": "", "sample": sample, "mask": "none",
                          "diameter": 0, "diameter_unit": "px", "shuffled_labels": False, "split": split,
                          "scatter_mean": b, "scatter_std": 0.0, "n_seeds": 1 if null else 0,
                          "n_seeds_expected": 1, "complete": bool(null), "null_scatter": b,
@@ -191,14 +257,17 @@ def tidy(config: dict, per_seed: pd.DataFrame, nulls: dict, n_expected: int) -> 
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def write_tables(config: dict, table_path, per_seed_path, missing_path=None, groups_path=None) -> pd.DataFrame:
-    """Write the tidy table, the per-seed table and, if asked, missing runs and group scores."""
+def write_tables(config: dict, table_path, per_seed_path, missing_path=None, groups_path=None,
+                 differences_path=None) -> pd.DataFrame:
+    """Write the tidy table, the per-seed table and, if asked, missing runs, group scores and
+    the comparisons of settings with their intervals."""
     import logging
 
     from .atomic import atomic_path
+    from .comparisons import differences
 
     log = logging.getLogger(__name__)
-    per_seed, table, missing = collect(config)
+    per_seed, table, missing, reps = _collect(config)
     for path in missing:
         log.warning("missing run: %s", path)
     incomplete = table[~table["complete"]]
@@ -213,9 +282,14 @@ def write_tables(config: dict, table_path, per_seed_path, missing_path=None, gro
         with atomic_path(missing_path) as tmp:
             missing_runs(config).to_csv(tmp, index=False)
     if groups_path is not None:
-        groups = group_table(config)
+        groups = group_table(config, reps=reps)
         with atomic_path(groups_path) as tmp:
             groups.to_csv(tmp, index=False, float_format="%.5g")
         log.info("group table: %d rows (groups %s)", len(groups), sorted(subsamples(config)))
+    if differences_path is not None:
+        diffs = differences(config, table, reps)
+        with atomic_path(differences_path) as tmp:
+            diffs.to_csv(tmp, index=False, float_format="%.5g")
+        log.info("differences: %d comparisons (%d paired)", len(diffs), int(diffs["paired"].sum()))
     log.info("scatter table: %d rows, %d runs, %d missing", len(table), len(per_seed), len(missing))
     return table

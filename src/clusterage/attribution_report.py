@@ -248,7 +248,8 @@ def plot_occlusion(occlusion: pd.DataFrame, scatter_table: pd.DataFrame, paths,
     sweep) and the unmasked model with masks applied at inference only (lines)."""
     import matplotlib.pyplot as plt
 
-    from .figures import CHANNEL_LABEL, MASK_LABEL, _placeholder, _style, sample_label, save, sweeps
+    from .figures import (CHANNEL_LABEL, MASK_LABEL, _placeholder, _style, interval_err, sample_label,
+                          save, sweeps)
 
     _style()
     keys = occlusion[["sample", "channels"]].drop_duplicates().values.tolist()
@@ -273,7 +274,7 @@ def plot_occlusion(occlusion: pd.DataFrame, scatter_table: pd.DataFrame, paths,
             r = retrained[(retrained["sample"] == sample) & (retrained["channels"] == channels)
                           & (retrained["mask"] == mask)].sort_values("diameter") if len(retrained) else retrained
             if len(r) and (r["diameter"] > 0).any():
-                ax.errorbar(r["diameter"], r["scatter_mean"], yerr=r["scatter_std"].fillna(0),
+                ax.errorbar(r["diameter"], r["scatter_mean"], yerr=interval_err(r),
                             color=colours[mask], ls="none", marker="o", ms=4, capsize=2,
                             label=f"{MASK_LABEL[mask]}, retrained per D")
         null = test[(test["case"] == "null_predictor") & (test["sample"] == sample)]["scatter_mean"]

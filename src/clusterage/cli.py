@@ -2,6 +2,7 @@
 
     clusterage plan [--profile DIR] [--configfile FILE ...] [--dataset FILE] [--jobs N]
     clusterage inspect FILE.h5
+    clusterage findings RESULTS [RESULTS ...]   # the paper's findings of finished runs
 
 Run from the workflow's folder (the clone), as Snakemake is: the config is config/config.yaml
 with each --configfile laid over it key by key, then a profile's own ``config:`` (as Snakemake
@@ -135,7 +136,15 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("inspect", help="summary of a packed dataset or a view of it")
     p.add_argument("file")
     p.set_defaults(func=cmd_inspect)
-    args = parser.parse_args(argv)
+    sub.add_parser("findings", add_help=False,
+                   help="the paper's findings of finished runs, decided by their intervals")
+    args, rest = parser.parse_known_args(argv)
+    if args.command == "findings":
+        from . import findings
+
+        return findings.main(rest)
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     return args.func(args)
 
 

@@ -140,10 +140,23 @@ def _panel_grid(channels, samples, width=4.4, height=3.3):
     return fig, axes
 
 
+def interval_err(rows: pd.DataFrame, value: str = "scatter_mean", low: str = "scatter_ci_low",
+                 high: str = "scatter_ci_high", scale=1.0) -> np.ndarray:
+    """Error bars of the 95% intervals, (2, N) distances below and above ``value``; 0 where a
+    row has no interval (the train and validation splits, a table without interval columns)."""
+    v = rows[value].to_numpy(float)
+    if low not in rows or high not in rows:
+        return np.zeros((2, len(v)))
+    lo = rows[low].to_numpy(float) * scale
+    hi = rows[high].to_numpy(float) * scale
+    return np.nan_to_num(np.clip(np.vstack([v - lo, hi - v]), 0, None))
+
+
 def _errorbar(ax, x, y, err, complete, colour, marker, label, ls="-", gid=None):
-    """A curve with seed error bars; points with fewer seeds than asked get open symbols."""
+    """A curve with its 95% intervals as error bars (``err``: (2, N) from ``interval_err``);
+    points with fewer seeds than asked get open symbols."""
     x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    container = ax.errorbar(x, y, yerr=np.nan_to_num(np.asarray(err, dtype=float)), color=colour,
+    container = ax.errorbar(x, y, yerr=err, color=colour,
                             ls=ls, lw=1.1, capsize=1.5, elinewidth=0.7, marker=None, label=None)
     container.lines[0].set_gid(gid)
     for artist in (container.lines[0], *container.lines[1], *container.lines[2]):
@@ -222,11 +235,12 @@ def _sweep_panel(ax, pax, panel: pd.DataFrame, mask: str, xlim, silhouettes: boo
         p = panel[panel["split"] == split].sort_values("diameter")
         if p.empty:
             continue
-        _errorbar(ax, p["diameter"], p["scatter_mean"], p["scatter_std"],
+        err = interval_err(p)
+        _errorbar(ax, p["diameter"], p["scatter_mean"], err,
                   p["complete"].astype(bool), colour, marker, SPLIT_LABEL[split],
                   gid=f"scatter_{split}")
         complete_all &= bool(p["complete"].astype(bool).all())
-        top = np.nanmax([top, (p["scatter_mean"] + np.nan_to_num(p["scatter_std"])).max()])
+        top = np.nanmax([top, (p["scatter_mean"] + err[1]).max()])
         null = p["null_scatter"].dropna()
         if len(null):
             ax.axhline(null.iloc[0], color=colour, ls="--", lw=0.9, gid=f"null_{split}")
@@ -242,8 +256,13 @@ def _sweep_panel(ax, pax, panel: pd.DataFrame, mask: str, xlim, silhouettes: boo
     power = test["predictive_power"].to_numpy(float)
     pax.plot(test["diameter"], power, color="0.1", lw=1.3, marker="o", ms=2.5, clip_on=False,
              gid="power")
+    err = interval_err(test, "predictive_power", "predictive_power_ci_low", "predictive_power_ci_high")
+    if err.any():
+        pax.fill_between(test["diameter"].to_numpy(float), power - err[0], power + err[1],
+                         color="0.1", alpha=0.15, lw=0, gid="power_interval")
     pax.axhline(0, color="0.5", lw=0.6)
-    finite = power[np.isfinite(power)]
+    finite = np.concatenate([power - err[0], power + err[1]])
+    finite = finite[np.isfinite(finite)]
     low = min(0.0, float(finite.min())) if len(finite) else 0.0
     high = max(1.0, float(finite.max())) if len(finite) else 1.0
     pad = 0.08 * (high - low)
@@ -390,13 +409,13 @@ def _draw_bars(ax, r: pd.DataFrame, null: float | None) -> None:
     its scores (it needs no training) "not scored yet"."""
     y = np.arange(1, len(r) + 1)
     have = r["scatter_mean"].notna().to_numpy()
-    bars = ax.barh(y[have], r.loc[have, "scatter_mean"],
-                   xerr=np.nan_to_num(r.loc[have, "scatter_std"].to_numpy(float)),
+    err = interval_err(r)
+    bars = ax.barh(y[have], r.loc[have, "scatter_mean"], xerr=err[:, have],
                    color=r.loc[have, "colour"], edgecolor="black", linewidth=0.6, capsize=3,
                    height=0.7, gid="bars")
     for bar, case in zip(bars.patches, r.loc[have, "case"]):
         bar.set_gid(f"bar_{case}")
-    tops = (r["scatter_mean"] + np.nan_to_num(r["scatter_std"])).to_numpy(float)
+    tops = r["scatter_mean"].to_numpy(float) + err[1]
     if null is not None and np.isfinite(null):
         tops = np.append(tops, null)
     xmax = float(np.nanmax(tops)) if np.isfinite(tops).any() else 1.0
@@ -411,7 +430,7 @@ def _draw_bars(ax, r: pd.DataFrame, null: float | None) -> None:
         note = f"{row['scatter_mean']:.2f}"
         if row["case"] != "null_predictor" and not row["complete"]:
             note += f"  ({row['n_seeds']}/{row['n_seeds_expected']} seeds)"
-        ax.text(row["scatter_mean"] + np.nan_to_num(row["scatter_std"]) + 0.015 * xmax, yi, note,
+        ax.text(row["scatter_mean"] + err[1, yi - 1] + 0.015 * xmax, yi, note,
                 va="center", ha="left", fontsize=8,
                 color="tab:red" if "seeds" in note else "black")
     if null is not None and np.isfinite(null):
@@ -447,8 +466,8 @@ def bar_label(number: int, bar: dict) -> str:
 
 def plot_bar_chart(table: pd.DataFrame, chart: dict, paths, sample_ranges: dict | None = None,
                    split: str = "test"):
-    """Paper Fig. 4 / Fig. 5: one bar per case (mean over seeds, error bars the population std
-    over seeds), case 1 at the bottom and the null predictor as the top case. Returns the Figure."""
+    """Paper Fig. 4 / Fig. 5: one bar per case (mean over seeds, error bars its 95% interval),
+    case 1 at the bottom and the null predictor as the top case. Returns the Figure."""
     _style()
     rows = _with_unit(table[table["split"] == split])
     rows["channels"] = rows["channels"].fillna("")
@@ -723,7 +742,8 @@ def plot_group_sweeps(groups: pd.DataFrame, paths, mask: str = "inner",
                 p = panel[panel["group"] == name].sort_values("diameter")
                 if p.empty:
                     continue
-                err = 100 * p["scatter_std"] / p["null_scatter"]
+                err = interval_err(p, "relative_error_pct", "relative_error_ci_low",
+                                   "relative_error_ci_high")
                 _errorbar(ax, p["diameter"], p["relative_error_pct"], err, p["complete"].astype(bool),
                           "black" if k < 2 else f"C{k}", "o" if k % 2 == 0 else "s",
                           f"{name} (N$_\\mathrm{{test}}$ = {int(p['n_clusters'].iloc[0])}, "
@@ -731,7 +751,8 @@ def plot_group_sweeps(groups: pd.DataFrame, paths, mask: str = "inner",
                           ls=GROUP_LINESTYLE[k % len(GROUP_LINESTYLE)], gid=f"relative_error_{name}")
             ax.axhline(100, color="black", ls="--", lw=1, label="null predictor (100 %)",
                        gid="null_line")
-            top = np.nanmax(panel["relative_error_pct"] + 100 * np.nan_to_num(panel["scatter_std"] / panel["null_scatter"]))
+            top = np.nanmax(panel["relative_error_pct"] + interval_err(
+                panel, "relative_error_pct", "relative_error_ci_low", "relative_error_ci_high")[1])
             ax.set_ylim(0, max(115, float(top) * 1.05))
             ax.set_xlim(*xlims[unit])
             if unit == "px":

@@ -248,6 +248,7 @@ def first_galaxy_images():
 TABLES = {"scatter": f"{RESULTS}/tables/scatter.csv",
           "per_seed": f"{RESULTS}/tables/scatter_per_seed.csv",
           "groups": f"{RESULTS}/tables/scatter_by_group.csv",
+          "differences": f"{RESULTS}/tables/differences.csv",
           "missing": f"{RESULTS}/tables/missing_runs.csv",
           "attribution_profiles": f"{RESULTS}/tables/attribution_profiles.csv",
           "test_time_occlusion": f"{RESULTS}/tables/test_time_occlusion.csv"}

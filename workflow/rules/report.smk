@@ -26,6 +26,8 @@ rule aggregate:
                        category="Tables"),
         groups=report(TABLES["groups"],
                       caption="../report/scatter_by_group.rst", category="Tables"),
+        differences=report(TABLES["differences"],
+                           caption="../report/differences.rst", category="Tables"),
     params:
         config=config,
     conda:
@@ -39,7 +41,8 @@ rule aggregate:
 # The last job: the test table in a few lines and where everything is (printed by onsuccess).
 rule summary:
     input:
-        table=f"{RESULTS}/tables/scatter.csv",
+        table=TABLES["scatter"],
+        differences=TABLES["differences"],
         figures=summary_figures(),
     output:
         table=report(f"{RESULTS}/tables/summary.csv", caption="../report/summary.rst",

@@ -7,4 +7,4 @@ from clusterage.aggregate import write_tables  # noqa: E402
 
 out = snakemake.output
 write_tables(dict(snakemake.params.config), out.table, out.per_seed, missing_path=out.missing,
-             groups_path=out.groups)
+             groups_path=out.groups, differences_path=out.differences)

@@ -5,5 +5,5 @@ to_file(snakemake.log[0])
 
 from clusterage.summary import write  # noqa: E402
 
-write(snakemake.input.table, snakemake.output.table, snakemake.output.text,
+write(snakemake.input.table, snakemake.input.differences, snakemake.output.table, snakemake.output.text,
       figures=snakemake.input.figures, report=snakemake.params.report)
