@@ -266,8 +266,9 @@ def test_a_model_that_reads_only_one_region_is_attributed_there(region):
 
 def test_attribution_figures_are_drawn_before_any_run_is_explained(tmp_path):
     from clusterage import attribution_report as R
+    from clusterage.uncertainty import Bootstrap
 
-    R.write_tables([], [], tmp_path / "p.csv", tmp_path / "o.csv")
+    R.write_tables([], [], [], tmp_path / "p.csv", tmp_path / "o.csv", Bootstrap(100, 0.95, 0))
     profiles, occlusion = pd.read_csv(tmp_path / "p.csv"), pd.read_csv(tmp_path / "o.csv")
     assert profiles.empty and occlusion.empty and "fraction_mean" in profiles.columns
     scatter = pd.DataFrame(columns=["case", "channels", "sample", "mask", "diameter",
@@ -282,6 +283,7 @@ def test_attribution_figures_are_drawn_before_any_run_is_explained(tmp_path):
 
 def test_profile_table_averages_clusters_then_seeds(tmp_path):
     from clusterage import attribution_report as R
+    from clusterage.uncertainty import Bootstrap
 
     files = []
     for seed, values in ((0, [0.2, 0.4]), (1, [0.5, 0.7])):
@@ -291,7 +293,7 @@ def test_profile_table_averages_clusters_then_seeds(tmp_path):
                               "r0": 0.0, "r12": values, "r13": 1.0})
         files.append(tmp_path / f"s{seed}.csv")
         frame.to_csv(files[-1], index=False)
-    table = R.profile_table(files).set_index("r")
+    table = R.profile_table(files, Bootstrap(100, 0.95, 0)).set_index("r")
     assert table.loc[12, "fraction_mean"] == pytest.approx(0.45)  # seeds 0.3 and 0.6
     # The seed spread as in the scatter tables: population standard deviation (ddof 0).
     assert table.loc[12, "fraction_std"] == pytest.approx(np.std([0.3, 0.6], ddof=0))
@@ -304,6 +306,7 @@ def test_profile_table_gives_the_spread_share_of_each_seed(tmp_path):
     """The signed sums of each run become one spread-share profile per seed, then mean and spread
     over seeds, beside the |attribution| fractions."""
     from clusterage import attribution_report as R
+    from clusterage.uncertainty import Bootstrap
 
     files, expected = [], []
     rng = np.random.default_rng(0)
@@ -320,13 +323,16 @@ def test_profile_table_gives_the_spread_share_of_each_seed(tmp_path):
         frame.to_csv(files[-1], index=False)
         total = inner + outer
         expected.append(np.cov(inner, total, bias=True)[0, 1] / np.var(total))
-    table = R.profile_table(files).set_index(["quantity", "r"])
+    table = R.profile_table(files, Bootstrap(1000, 0.95, 0)).set_index(["quantity", "r"])
     assert set(table.index.get_level_values("quantity")) == {"abs_fraction", "spread_share"}
     assert table.loc[("abs_fraction", 12), "fraction_mean"] == pytest.approx(0.3)
     spread = table.loc[("spread_share", 12)]
     assert spread["fraction_mean"] == pytest.approx(np.mean(expected))
     assert spread["fraction_std"] == pytest.approx(np.std(expected))
     assert spread["n_seeds"] == 2 and spread["n_clusters"] == 50
+    # its 95% interval: seeds and the 50 clusters redrawn
+    assert spread["fraction_ci_low"] < spread["fraction_mean"] < spread["fraction_ci_high"]
+    assert spread["fraction_ci_high"] - spread["fraction_ci_low"] > spread["fraction_std"]
     assert table.loc[("spread_share", 13), "fraction_mean"] == pytest.approx(1.0)
     shares = R.outside_share(files).set_index(["quantity", "seed"])["outside"]
     assert shares[("spread_share", 1)] == pytest.approx(1 - expected[1])
@@ -335,7 +341,7 @@ def test_profile_table_gives_the_spread_share_of_each_seed(tmp_path):
     bad = pd.read_csv(files[0]).replace({"quantity": {"signed_sum": "median"}})
     bad.to_csv(files[0], index=False)
     with pytest.raises(ValueError, match="full/five_band/none/true seed 0: unknown quantity 'median'"):
-        R.profile_table(files)
+        R.profile_table(files, Bootstrap(100, 0.95, 0))
 
 
 def test_a_run_is_explained_on_exactly_its_test_clusters_with_its_own_masks(tmp_path):

@@ -128,3 +128,22 @@ def test_settings_on_the_same_test_clusters_share_their_draws(tmp_path):
     assert reps.settings["a/1"].test is reps.settings["b/2"].test is reps.nulls["full"].test
     # identical models: the setting's replicates are one model's, and b's are 1.5 x a's
     np.testing.assert_allclose(reps.settings["b/2"].replicates, 1.5 * reps.settings["a/1"].replicates)
+
+
+def test_attribution_readings_of_a_draw_that_keeps_every_cluster_once_are_the_plain_ones():
+    from clusterage.attribution import spread_share
+    from clusterage.uncertainty import mean_replicates, spread_share_replicates
+
+    rng = np.random.default_rng(4)
+    sums = np.cumsum(rng.normal(size=(40, 5)), axis=1)
+    fractions = rng.random((40, 5))
+    fractions[3, 2] = np.nan  # a cluster without a value there is left out
+    boot = Bootstrap(100, 0.95, 0)
+    test = ClusterDraws.drawn(range(40), np.zeros(40), boot)
+    test.draws[0] = np.arange(40)  # replicate 0 keeps every cluster once
+    test.__dict__.pop("counts", None)
+    np.testing.assert_allclose(spread_share_replicates(sums, test)[0], spread_share(sums))
+    np.testing.assert_allclose(mean_replicates(fractions, test)[0], np.nanmean(fractions, axis=0))
+    # other replicates differ, and the spread share is 1 at the last radius in every one
+    assert not np.allclose(spread_share_replicates(sums, test)[1], spread_share(sums))
+    np.testing.assert_allclose(spread_share_replicates(sums, test)[:, -1], 1.0)

@@ -114,8 +114,19 @@ def test_a_run_ends_by_printing_the_test_table_and_where_things_are(tiny_run):
         name = r["case"] if r["mask"] == "none" else f"{r['case']} (D = {r['diameter']})"
         line = next(line for line in lines if line.startswith(name + " "))
         assert f"{r['scatter_mean']:.3f}" in line and f"{r['null_scatter']:.3f}" in line, line
+        assert f"[{r['scatter_ci_low']:.3f}, {r['scatter_ci_high']:.3f}]" in line, line
         if r["case"] != "null_predictor":
-            assert f"± {r['scatter_std']:.3f}" in line, line
+            assert f"{r['scatter_std']:.3f}" in line, line
+    # the findings the grid can decide, by the intervals of differences.csv
+    differences = pd.read_csv(tiny_run / "results-tiny" / "tables" / "differences.csv")
+    assert {"null_predictor", "mask"} <= set(differences["comparison"])
+    assert differences["paired"].all()  # one sample, one split: every comparison is paired
+    assert (differences["ci_low"] <= differences["ci_high"]).all()
+    for claim in ("colour helps", "white light beats the null",
+                  "the environment alone beats the null"):
+        line = next(line for line in lines if f": {claim}: " in line)
+        assert line.split(":")[0].strip() in {"holds", "undecided", "CONTRADICTED"}, line
+        assert "paired, seeds and clusters" in line, line
     assert "Figures (PNG and PDF): results-tiny/figures/" in printed
     assert "HTML report: results-tiny/report.html" in printed
     assert (tiny_run / "results-tiny" / "tables" / "summary.csv").is_file()
@@ -158,11 +169,28 @@ def test_tiny_run_explains_the_unmasked_models(tiny_run):
             occlusion = pd.read_csv(run / "occlusion.csv")
             assert sorted(set(occlusion["mask"])) == ["inner", "outer"]
             assert occlusion["diameter"].max() == 80 and (occlusion["scatter"] > 0).all()
+            # each cluster's occluded prediction, kept for the intervals, scores as the curve
+            import h5py
+
+            from clusterage.metrics import scatter
+            with h5py.File(run / "maps.h5", "r") as f:
+                masks = list(f["occlusion"].attrs["masks"])
+                pred = f["occlusion/log_age_pred"][:]
+                diameters = list(f["occlusion/diameters"][:])
+                truth = f["clusters/log_age_true"][:]
+            row = occlusion[(occlusion["mask"] == "outer") & (occlusion["diameter"] == 24)].iloc[0]
+            got = scatter(pred[masks.index("outer"), diameters.index(24)], truth)
+            assert abs(got - row["scatter"]) < 1e-5
     table = pd.read_csv(results / "tables" / "attribution_profiles.csv")
     assert set(table["setting"]) == {"full/five_band/none/true", "full/white_light/none/true"}
     assert (table["n_seeds"] == 2).all()
     spread = table[(table["quantity"] == "spread_share") & (table["r"] == 80)]
     assert len(spread) == 2 and ((spread["fraction_mean"] - 1).abs() < 1e-9).all()
+    inside = table[table["r"] == 12]
+    assert (inside["fraction_ci_low"] <= inside["fraction_mean"] + 1e-9).all()
+    assert (inside["fraction_mean"] <= inside["fraction_ci_high"] + 1e-9).all()
+    tto = pd.read_csv(results / "tables" / "test_time_occlusion.csv")
+    assert tto["scatter_ci_low"].notna().all() and (tto["cost_ci_low"] <= tto["cost_ci_high"]).all()
     for name in ("attribution_maps", "attribution_profiles", "test_time_occlusion"):
         assert (results / "figures" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
         assert (results / "figures" / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"

@@ -52,7 +52,7 @@ ADDITIVE_METHODS = ("integrated_gradients",)
 # Per-cluster radial quantities of profiles.csv: cumulative fraction of |attribution| within r,
 # and, for additive methods, the cumulative signed attribution within r (dex).
 PROFILE_QUANTITIES = ("abs_fraction", "signed_sum")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class UnsupportedBackend(RuntimeError):
@@ -414,12 +414,14 @@ def occlusion_diameters(step: int = 2, max_diameter: int = 80) -> list[int]:
 
 
 def occlusion_curve(predict, raw_images: np.ndarray, log_age: np.ndarray, channels: str,
-                        diameters, normalisation: str = "instance") -> pd.DataFrame:
+                        diameters, normalisation: str = "instance",
+                        predictions: dict | None = None) -> pd.DataFrame:
     """Scatter of an unmasked model's predictions when masks are applied at inference only.
 
     ``predict`` maps network inputs to log ages; each (mask, diameter) input is built by
     ``inputs.prepare`` from the raw cutouts, as a model trained with that mask would see it.
-    D = 0 (no mask) is one row per mask, the start of both curves.
+    D = 0 (no mask) is one row per mask, the start of both curves. ``predictions``, if given,
+    receives each cluster's predicted log age per (mask, diameter), for the intervals.
     """
     rows = []
     unmasked = None
@@ -432,6 +434,8 @@ def occlusion_curve(predict, raw_images: np.ndarray, log_age: np.ndarray, channe
                                                          normalisation))).reshape(-1)
                 if d == 0:
                     unmasked = pred
+            if predictions is not None:
+                predictions[mask, int(d)] = pred
             rows.append({"mask": mask, "diameter": int(d), "scatter": scatter(pred, log_age),
                          "median_pred": float(np.median(pred)), "n": int(len(pred))})
     return pd.DataFrame(rows)
@@ -574,7 +578,8 @@ def explain_run(dataset_path, run_dir, out_maps, out_profiles, out_occlusion,
     maps = {"integrated_gradients": ig.attributions * span, "smoothgrad": sg * span}
     pred = ig.output * span + lo
     t0 = time.perf_counter()
-    occlusion = _occlusion_table(model, raw, y, meta, options, lo, span)
+    occluded: dict = {}
+    occlusion = _occlusion_table(model, raw, y, meta, options, lo, span, occluded)
     t_occ = time.perf_counter() - t0
     err = np.abs(ig.completeness_error) * span  # dex
     change = np.abs(ig.output - ig.baseline_output) * span
@@ -625,6 +630,14 @@ def explain_run(dataset_path, run_dir, out_maps, out_profiles, out_occlusion,
                 "software_version": f"clusterage {__version__}",
             })
             f.create_dataset("visible", data=visible)
+            if occluded:  # each test cluster's prediction under each test-time mask
+                masks = sorted({m for m, _ in occluded})
+                diameters = sorted({d for _, d in occluded})
+                g = f.create_group("occlusion")
+                g.attrs["masks"] = masks
+                g.create_dataset("diameters", data=np.asarray(diameters))
+                g.create_dataset("log_age_pred", data=np.stack(
+                    [np.stack([occluded[m, d] for d in diameters]) for m in masks]))
             f.create_dataset("radii", data=radii)
             grp = f.create_group("clusters")
             grp.create_dataset("galaxy", data=table["galaxy"].to_numpy().astype("S"))
@@ -655,7 +668,8 @@ def explain_run(dataset_path, run_dir, out_maps, out_profiles, out_occlusion,
 OCCLUSION_COLUMNS = ["setting", "seed", "mask", "diameter", "scatter", "median_pred", "n"]
 
 
-def _occlusion_table(model, raw, y, meta, options: Options, lo, span) -> pd.DataFrame:
+def _occlusion_table(model, raw, y, meta, options: Options, lo, span,
+                     predictions: dict | None = None) -> pd.DataFrame:
     """Test-time occlusion of an unmasked run; no rows for a run trained with a mask."""
     setting = meta["setting"]
     if setting["mask"] != "none" and setting["diameter"] != 0:
@@ -667,7 +681,7 @@ def _occlusion_table(model, raw, y, meta, options: Options, lo, span) -> pd.Data
 
     table = occlusion_curve(predict, raw, y, setting["channels"],
                             occlusion_diameters(options.occlusion_step, options.occlusion_max_diameter),
-                            meta["hyperparameters"].get("normalisation", "instance"))
+                            meta["hyperparameters"].get("normalisation", "instance"), predictions)
     table.insert(0, "seed", meta["seed"])
     table.insert(0, "setting", meta["setting_name"])
     return table[OCCLUSION_COLUMNS]

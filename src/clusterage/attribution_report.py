@@ -9,9 +9,11 @@ import pandas as pd
 
 from .aggregate import seed_spread
 from .atomic import atomic_path
+from .attribution_intervals import at, occlusion_replicates, profile_replicates
 from .attribution import (ADDITIVE_METHODS, AGE_RANGES, INNER_RADIUS, METHOD_LABEL, METHODS,
                           OCCLUSION_COLUMNS, PROFILE_QUANTITIES, pixel_radius, profile_radii,
                           spread_share)
+from .uncertainty import Bootstrap
 
 
 
@@ -33,7 +35,11 @@ def setting_title(setting: str, sample_ranges: dict | None = None) -> str:
 
 
 PROFILE_COLUMNS = ["setting", "sample", "channels", "occlusion", "labels", "method", "quantity",
-                   "r", "fraction_mean", "fraction_std", "n_seeds", "n_clusters"]
+                   "r", "fraction_mean", "fraction_std", "fraction_ci_low", "fraction_ci_high",
+                   "n_seeds", "n_clusters"]
+OCCLUSION_TABLE_COLUMNS = ["setting", "sample", "channels", "occlusion", "labels", "mask", "diameter",
+                           "scatter_mean", "scatter_std", "scatter_ci_low", "scatter_ci_high",
+                           "cost_ci_low", "cost_ci_high", "n_seeds", "n"]
 # What a profile measures, in a figure's words; "within r" or "beyond r = ..." follows.
 QUANTITY_LABEL = {"abs_fraction": "share of |attribution|",
                   "spread_share": "share of the predictions' spread across clusters"}
@@ -79,10 +85,19 @@ def seed_profiles(profile_files) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)[columns]
 
 
-def profile_table(profile_files) -> pd.DataFrame:
+def _curve_intervals(curves: dict, key: tuple, axis_values, boot: Bootstrap) -> tuple[list, list]:
+    curve = curves.get(key)
+    if curve is None:
+        nan = [np.nan] * len(axis_values)
+        return nan, nan
+    lo, hi = zip(*(boot.interval(at(curve, v)) for v in axis_values))
+    return list(lo), list(hi)
+
+
+def profile_table(profile_files, boot: Bootstrap) -> pd.DataFrame:
     """Per setting, method, quantity (``seed_profiles``) and radius: mean and population standard
-    deviation (ddof 0, as the scatter tables; NaN for one seed) over seeds. Columns:
-    PROFILE_COLUMNS."""
+    deviation (ddof 0, as the scatter tables; NaN for one seed) over seeds, and the 95% interval
+    (seeds and test clusters redrawn). Columns: PROFILE_COLUMNS."""
     per_seed = seed_profiles(profile_files)
     if per_seed.empty:
         return pd.DataFrame(columns=PROFILE_COLUMNS)
@@ -90,6 +105,11 @@ def profile_table(profile_files) -> pd.DataFrame:
     out = (per_seed.groupby(keys, sort=False)
            .agg(fraction_mean=("fraction", "mean"), fraction_std=("fraction", seed_spread),
                 n_seeds=("fraction", "count"), n_clusters=("n_clusters", "max")).reset_index())
+    curves = profile_replicates(profile_files, boot)
+    out["fraction_ci_low"], out["fraction_ci_high"] = np.nan, np.nan
+    for key, idx in out.groupby(["setting", "method", "quantity"], sort=False).groups.items():
+        lo, hi = _curve_intervals(curves, key, out.loc[idx, "r"], boot)
+        out.loc[idx, "fraction_ci_low"], out.loc[idx, "fraction_ci_high"] = lo, hi
     return _setting_columns(out)[PROFILE_COLUMNS]
 
 
@@ -102,25 +122,36 @@ def outside_share(profile_files, radius: int = INNER_RADIUS) -> pd.DataFrame:
     return at[["setting", "method", "quantity", "seed", "outside"]].reset_index(drop=True)
 
 
-def occlusion_table(occlusion_files) -> pd.DataFrame:
+def occlusion_table(occlusion_files, maps_files, boot: Bootstrap) -> pd.DataFrame:
     """Test-time occlusion per setting, mask and diameter: scatter mean and population standard
-    deviation (ddof 0; NaN for one seed) over seeds."""
+    deviation (ddof 0; NaN for one seed) over seeds, the 95% interval of the scatter and of the
+    mask's cost (the scatter at D less the unmasked one, paired: same models, same clusters)."""
     frames = [pd.read_csv(f) for f in occlusion_files]
     frames = [f for f in frames if len(f)]
     if not frames:
-        return pd.DataFrame(columns=["setting", "sample", "channels", "occlusion", "labels", "mask",
-                                     "diameter", "scatter_mean", "scatter_std", "n_seeds", "n"])
+        return pd.DataFrame(columns=OCCLUSION_TABLE_COLUMNS)
     runs = pd.concat(frames, ignore_index=True)[OCCLUSION_COLUMNS]
     out = (runs.groupby(["setting", "mask", "diameter"])
            .agg(scatter_mean=("scatter", "mean"), scatter_std=("scatter", seed_spread),
                 n_seeds=("scatter", "count"), n=("n", "max")).reset_index())
-    return _setting_columns(out)[["setting", "sample", "channels", "occlusion", "labels", "mask",
-                                  "diameter", "scatter_mean", "scatter_std", "n_seeds", "n"]]
+    curves = occlusion_replicates(maps_files, boot)
+    for col in ("scatter_ci_low", "scatter_ci_high", "cost_ci_low", "cost_ci_high"):
+        out[col] = np.nan
+    for key, idx in out.groupby(["setting", "mask"], sort=False).groups.items():
+        curve = curves.get(key)
+        if curve is None:
+            continue
+        for i in idx:
+            reps = at(curve, out.at[i, "diameter"])
+            out.loc[i, ["scatter_ci_low", "scatter_ci_high"]] = boot.interval(reps)
+            out.loc[i, ["cost_ci_low", "cost_ci_high"]] = boot.interval(reps - at(curve, 0))
+    return _setting_columns(out)[OCCLUSION_TABLE_COLUMNS]
 
 
-def write_tables(profile_files, occlusion_files, profiles_csv, occlusion_csv) -> None:
-    for table, path in ((profile_table(profile_files), profiles_csv),
-                        (occlusion_table(occlusion_files), occlusion_csv)):
+def write_tables(profile_files, occlusion_files, maps_files, profiles_csv, occlusion_csv,
+                 boot: Bootstrap) -> None:
+    for table, path in ((profile_table(profile_files, boot), profiles_csv),
+                        (occlusion_table(occlusion_files, maps_files, boot), occlusion_csv)):
         with atomic_path(path) as tmp:
             table.to_csv(tmp, index=False, float_format="%.6g")
 
@@ -200,6 +231,15 @@ PROFILE_PANELS = tuple((m, "abs_fraction") for m in METHODS) + tuple(
     (m, "spread_share") for m in ADDITIVE_METHODS)
 
 
+def _band(t: pd.DataFrame, name: str):
+    """A curve's 95% interval band (``<name>_ci_low/high``); a table written without intervals
+    gives the seed spread instead."""
+    if f"{name}_ci_low" in t and t[f"{name}_ci_low"].notna().any():
+        return t[f"{name}_ci_low"], t[f"{name}_ci_high"]
+    mean, std = t[f"{name}_mean"], t[f"{name}_std"].fillna(0)
+    return mean - std, mean + std
+
+
 def plot_profiles(table: pd.DataFrame, paths, size: int = 112,
                   sample_ranges: dict | None = None) -> None:
     """Radial profiles, mean and seed-to-seed spread: the cumulative |attribution| within r, one
@@ -223,9 +263,7 @@ def plot_profiles(table: pd.DataFrame, paths, size: int = 112,
             t = t.sort_values("r")
             line, = ax.plot(t["r"], t["fraction_mean"], lw=1.3,
                             label=f"{setting_title(setting, sample_ranges)} ({seeds_text(t['n_seeds'].max())})")
-            ax.fill_between(t["r"], t["fraction_mean"] - t["fraction_std"].fillna(0),
-                            t["fraction_mean"] + t["fraction_std"].fillna(0), alpha=0.25,
-                            color=line.get_color(), lw=0)
+            ax.fill_between(t["r"], *_band(t, "fraction"), alpha=0.25, color=line.get_color(), lw=0)
         if quantity == "abs_fraction":
             ax.plot(profile_radii(size), uniform_profile(size), color="0.5", ls=":", lw=1,
                     label="uniform over the cutout")
@@ -268,9 +306,7 @@ def plot_occlusion(occlusion: pd.DataFrame, scatter_table: pd.DataFrame, paths,
                           & (occlusion["mask"] == mask)].sort_values("diameter")
             ax.plot(t["diameter"], t["scatter_mean"], color=colours[mask], lw=1.2,
                     label=f"{MASK_LABEL[mask]}, test time ({seeds_text(t['n_seeds'].max())})")
-            ax.fill_between(t["diameter"], t["scatter_mean"] - t["scatter_std"].fillna(0),
-                            t["scatter_mean"] + t["scatter_std"].fillna(0), color=colours[mask],
-                            alpha=0.2, lw=0)
+            ax.fill_between(t["diameter"], *_band(t, "scatter"), color=colours[mask], alpha=0.2, lw=0)
             r = retrained[(retrained["sample"] == sample) & (retrained["channels"] == channels)
                           & (retrained["mask"] == mask)].sort_values("diameter") if len(retrained) else retrained
             if len(r) and (r["diameter"] > 0).any():

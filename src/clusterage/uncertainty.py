@@ -126,9 +126,10 @@ def model_scatters(errors: np.ndarray, test: ClusterDraws) -> np.ndarray:
 
 
 def setting_replicates(per_model: np.ndarray, boot: Bootstrap, key: str) -> np.ndarray:
-    """The setting's scatter (mean over its models) in each replicate, the models redrawn with
-    replacement (``key`` names the setting's stream); one model: its cluster replicates."""
-    k, b = per_model.shape
+    """The setting's statistic (mean over its models) in each replicate, the models redrawn
+    with replacement (``key`` names the setting's stream); one model: its cluster replicates.
+    ``per_model``: (models, resamples, ...)."""
+    k, b = per_model.shape[:2]
     if k == 1:
         return per_model[0].copy()
     pick = boot.rng("models", key).integers(0, k, size=(b, k))
@@ -159,3 +160,30 @@ def resampled(n_models: int) -> str:
     if n_models == 0:
         return ""
     return "seeds and clusters" if n_models > 1 else "clusters only (1 seed)"
+
+
+def mean_replicates(values: np.ndarray, test: ClusterDraws) -> np.ndarray:
+    """The mean over the drawn clusters of per-cluster ``values`` (n, ...) in each replicate:
+    (resamples, ...). NaN values (a cluster without a value) are left out of its replicates."""
+    values = np.asarray(values, dtype=float)
+    finite = np.isfinite(values)
+    weights = test.counts.astype(float)
+    flat = values.reshape(test.n, -1)
+    ok = finite.reshape(test.n, -1)
+    total = weights @ np.where(ok, flat, 0.0)
+    count = weights @ ok.astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (total / count).reshape(weights.shape[0], *values.shape[1:])
+
+
+def spread_share_replicates(sums: np.ndarray, test: ClusterDraws) -> np.ndarray:
+    """``attribution.spread_share`` of the drawn clusters in each replicate: (resamples, R), from
+    the clusters' cumulative signed sums (n, R), cov(S_r, S_R) / var(S_R) over the draw."""
+    sums = np.asarray(sums, dtype=float)
+    w = test.counts.astype(float) / test.n
+    total = sums[:, -1]
+    mean_r, mean_total = w @ sums, w @ total
+    cov = w @ (sums * total[:, None]) - mean_r * mean_total[:, None]
+    var = w @ (total * total) - mean_total**2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return cov / var[:, None]

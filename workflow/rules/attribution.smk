@@ -36,6 +36,7 @@ rule attribution_tables:
     input:
         profiles=attribution_files("profiles.csv"),
         occlusion=attribution_files("occlusion.csv"),
+        maps=attribution_files("maps.h5"),
     output:
         profiles=report(TABLES["attribution_profiles"],
                         caption="../report/attribution_profiles_table.rst", category="Attribution"),

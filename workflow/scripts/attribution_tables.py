@@ -4,6 +4,8 @@ from clusterage.logs import to_file
 to_file(snakemake.log[0])
 
 from clusterage.attribution_report import write_tables  # noqa: E402
+from clusterage.uncertainty import Bootstrap  # noqa: E402
 
-write_tables(snakemake.input.profiles, snakemake.input.occlusion, snakemake.output.profiles,
-             snakemake.output.occlusion)
+write_tables(snakemake.input.profiles, snakemake.input.occlusion, snakemake.input.maps,
+             snakemake.output.profiles, snakemake.output.occlusion,
+             Bootstrap.from_config(snakemake.config))
