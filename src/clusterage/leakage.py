@@ -2,9 +2,15 @@
 
     python -m clusterage.leakage results/leakage --out docs/figures/leakage
 
-reads ``<root>/env<E>/<group>-<split seed>/`` results folders (tables/scatter_per_seed.csv and
-null/<sample>.json, null/<sample>_overlap.csv) and writes ``<out>.csv`` (one row per run, case and
-model seed), ``<out>_summary.csv`` (mean and spread per env, case and group) and ``<out>.png/.pdf``.
+reads ``<root>/env<E>/<group>-<split seed>/`` results folders (tables/scatter_per_seed.csv,
+each run's predictions, null/<sample>.json, null/<sample>_overlap.csv) and writes ``<out>.csv``
+(one row per run, case and model seed), ``<out>_summary.csv`` (mean and spread per env, case and
+group, with 95% intervals of the relative error and of its difference from the ``overlap``
+split's) and ``<out>.png/.pdf``.
+
+The intervals redraw three levels (clusterage.uncertainty): the split seeds, and within each
+split its test clusters and its models. Splits have different test sets, so the comparison of two
+kinds of split is unpaired.
 """
 
 from __future__ import annotations
@@ -17,9 +23,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .aggregate import seed_spread
 from .atomic import atomic_path
+from .comparisons import WHERE
 from .figures import save
 from .grid import SPLIT_GROUPS as GROUPS
+from .replicates import Replicates
+from .uncertainty import Bootstrap
 _RUN = re.compile(r"^(?P<group>[a-z]+)-(?P<split_seed>\d+)$")
 
 
@@ -53,20 +63,81 @@ def collect(root) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def summarise(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over split seeds and model seeds per (env, case, group), and
-    the difference of each group's mean relative error from the ``overlap`` split's."""
+def relative_error_replicates(run: Path, boot: Bootstrap) -> dict[str, np.ndarray]:
+    """Per setting of one results folder, its test relative error (100 x scatter / null scatter,
+    the null scored on the same drawn clusters) in each replicate."""
+    rows = []
+    for path in sorted(run.glob("train/*/*/*/*/seed*/predictions.csv")):
+        parts = path.relative_to(run).parts
+        rows.append({"setting": "/".join(parts[1:5]), "sample": parts[1],
+                     "seed": int(parts[5].removeprefix("seed")), "run_dir": str(path.parent)})
+    if not rows:
+        return {}
+    runs = pd.DataFrame(rows)
+    means = {s: json.loads((run / "null" / f"{s}.json").read_text())["train_mean_log_age"]
+             for s in set(runs["sample"])}
+    reps = Replicates(runs, means, boot, key=str(run))
+    return {name: 100.0 * scored.replicates / reps.nulls[sample].replicates
+            for name, sample in zip(runs["setting"], runs["sample"])
+            for scored in [reps.settings[name]]}
+
+
+def _setting_of(row) -> str:
+    occlusion = "none" if row["mask"] == "none" else f"{row['mask']}{int(row['diameter'])}" + (
+        "pc" if row.get("diameter_unit") == "pc" else "")
+    return f"full/{row['channels']}/{occlusion}/true"
+
+
+def group_replicates(root, runs: pd.DataFrame, boot: Bootstrap) -> dict[tuple, np.ndarray]:
+    """Per (env, case, group): the mean relative error over the split seeds in each replicate,
+    the split seeds redrawn with replacement, each with its own cluster and model draws."""
+    by_folder: dict = {}
+    out = {}
+    for (env, case, group), t in runs.groupby(["env", "case", "group"], sort=False):
+        per_split = []
+        for split_seed in sorted(set(t["split_seed"])):
+            folder = Path(root) / env / f"{group}-{split_seed}"
+            if folder not in by_folder:
+                by_folder[folder] = relative_error_replicates(folder, boot)
+            setting = _setting_of(t[t["split_seed"] == split_seed].iloc[0])
+            if setting in by_folder[folder]:
+                per_split.append(by_folder[folder][setting])
+        if per_split:
+            stack = np.stack(per_split)                  # (split seeds, resamples)
+            pick = boot.rng("splits", env, case, group).integers(0, len(stack), (stack.shape[1], len(stack)))
+            out[env, case, group] = stack[pick, np.arange(stack.shape[1])[:, None]].mean(axis=1)
+    return out
+
+
+def summarise(runs: pd.DataFrame, reps: dict | None = None, boot: Bootstrap | None = None) -> pd.DataFrame:
+    """Mean and population standard deviation (ddof 0, as every table) over split seeds and model
+    seeds per (env, case, group), and
+    the difference of each group's mean relative error from the ``overlap`` split's; with the
+    replicates of ``group_replicates``, the 95% intervals of both and where the difference's
+    interval lies."""
     runs = runs.assign(pct=100.0 * runs["test_overlapping_train"] / runs["n_test"])
     g = runs.groupby(["env", "case", "group"], sort=False)
     out = g.agg(n_models=("test_scatter", "size"),
-                test_scatter=("test_scatter", "mean"), test_scatter_std=("test_scatter", "std"),
+                test_scatter=("test_scatter", "mean"), test_scatter_std=("test_scatter", seed_spread),
                 null_test_scatter=("null_test_scatter", "mean"),
                 relative_error_pct=("relative_error_pct", "mean"),
-                relative_error_std=("relative_error_pct", "std"),
+                relative_error_std=("relative_error_pct", seed_spread),
                 test_overlapping_train_pct=("pct", "mean")).reset_index()
     ref = out[out["group"] == "overlap"].set_index(["env", "case"])["relative_error_pct"]
     out["minus_overlap_pct"] = [r - ref.get((e, c), np.nan) for e, c, r in
                                 zip(out["env"], out["case"], out["relative_error_pct"])]
+    if reps is not None:
+        intervals = []
+        for e, c, g in zip(out["env"], out["case"], out["group"]):
+            mine, overlap = reps.get((e, c, g)), reps.get((e, c, "overlap"))
+            lo, hi = boot.interval(mine) if mine is not None else (np.nan, np.nan)
+            dlo, dhi = (boot.interval(mine - overlap) if mine is not None and overlap is not None
+                        and g != "overlap" else (np.nan, np.nan))
+            where = 1 if dlo > 0 else -1 if dhi < 0 else 0
+            intervals.append({"relative_error_ci_low": lo, "relative_error_ci_high": hi,
+                              "minus_overlap_ci_low": dlo, "minus_overlap_ci_high": dhi,
+                              "minus_overlap_interval": WHERE[where] if np.isfinite(dlo) else ""})
+        out = pd.concat([out, pd.DataFrame(intervals, index=out.index)], axis=1)
     out["group"] = pd.Categorical(out["group"], GROUPS, ordered=True)
     return out.sort_values(["env", "case", "group"], ascending=[False, True, True]).reset_index(drop=True)
 
@@ -111,9 +182,14 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", help="folder holding env<E>/<group>-<seed>/ results folders")
     ap.add_argument("--out", required=True, help="output path without suffix")
+    ap.add_argument("--configfile", nargs="*", default=[], metavar="FILE",
+                    help="config files whose 'uncertainty' draws the intervals (default: the schema's)")
     args = ap.parse_args(argv)
+    from .configfile import load_config
+
+    boot = Bootstrap.from_config(load_config(Path("."), args.configfile))
     runs = collect(args.root)
-    summary = summarise(runs)
+    summary = summarise(runs, group_replicates(args.root, runs, boot), boot)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out.with_suffix(".csv")) as tmp:

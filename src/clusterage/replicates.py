@@ -48,11 +48,12 @@ class Replicates:
     """Replicates of every setting of a plan's finished runs and of each sample's null predictor.
 
     ``runs``: the expected runs (``aggregate.expected_runs``: setting, sample, seed, run_dir);
-    ``train_means``: the null predictor's train-set mean log age per sample.
+    ``train_means``: the null predictor's train-set mean log age per sample; ``key`` keeps the
+    cluster draws of another results folder (another survey or split) apart from these.
     """
 
-    def __init__(self, runs: pd.DataFrame, train_means: dict, boot: Bootstrap):
-        self.boot = boot
+    def __init__(self, runs: pd.DataFrame, train_means: dict, boot: Bootstrap, key: str = ""):
+        self.boot, self.key = boot, key
         self._tests: dict[tuple, ClusterDraws] = {}
         self._sample_test: dict[str, ClusterDraws] = {}
         self.settings: dict[str, Scored] = {}
@@ -78,7 +79,8 @@ class Replicates:
                                  f"share one split")
         test = self._tests.get(ids)
         if test is None:
-            test = self._tests[ids] = ClusterDraws.drawn(ids, first["log_age_true"].to_numpy(), self.boot)
+            test = self._tests[ids] = ClusterDraws.drawn(ids, first["log_age_true"].to_numpy(),
+                                                         self.boot, key=self.key)
             self._sample_test.setdefault(sample, test)
         errors = np.stack([f["error"].to_numpy(float) for _, f in frames])
         per_model = model_scatters(errors, test)
