@@ -348,14 +348,18 @@ def test_planted_sed_errors_are_enriched_in_the_catalog(tmp_path_factory):
     from runs import finished_run
 
     from clusterage.planted import evaluate
+    from clusterage.uncertainty import Bootstrap
 
     work = finished_run(tmp_path_factory, "tests/configs/disputes.yaml")
     results = work / "results-disputes"
-    rows, scatters = evaluate(results, "full/five_band/none/true", thresholds=())
+    rows, scatters = evaluate(results, "full/five_band/none/true", thresholds=(),
+                              boot=Bootstrap(1000, 0.95, 0))
     run = rows.iloc[0]
     assert run["n_planted"] >= 5, run
     assert run["n_flagged_planted"] >= 3, run
-    assert run["precision"] >= 2 * run["base_rate"], run
+    # precision above the base rate: the 95% interval of their difference lies above 0
+    assert run["precision_minus_base_rate"] == "above 0", run
+    assert run["precision_ci_low"] <= run["precision"] <= run["precision_ci_high"], run
     # the planted errors inflate the scatter against the catalog
     assert scatters["scatter_vs_catalog"] > scatters["scatter_vs_catalog_without_planted"]
     gallery = results / "disputes" / "full" / "five_band" / "none" / "true" / "gallery"
@@ -379,3 +383,18 @@ def test_partial_report_draws_the_disputes_of_the_runs_finished_so_far(runs, tmp
         paths = [tmp_path / f"{name}.png", tmp_path / f"{name}.pdf"]
         figure.draw({"disputes": data}, paths)
         assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_precision_and_recall_of_a_flagged_list_carry_intervals_against_the_base_rate():
+    from clusterage.planted import score
+    from clusterage.uncertainty import Bootstrap
+
+    table = pd.DataFrame({"galaxy": "ngc628c", "cluster_id": np.arange(200)})
+    errors = table.iloc[:10]                                   # base rate 0.05
+    boot = Bootstrap(1000, 0.95, 0)
+    good = score(table, table.iloc[:12], errors, boot)         # 10 of 12 flagged are planted
+    assert good["precision"] == pytest.approx(10 / 12) and good["recall"] == 1.0
+    assert good["precision_minus_base_rate"] == "above 0"
+    assert good["precision_ci_low"] < good["precision"] < good["precision_ci_high"]
+    chance = score(table, table.iloc[::20], errors, boot)      # 1 of 10 flagged: chance
+    assert chance["precision_minus_base_rate"] == "contains 0"

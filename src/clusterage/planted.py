@@ -8,8 +8,13 @@ Reads what a finished run wrote (``<results>/disputes/<setting>/ensemble.csv`` a
 workflow itself never reads. Prints, and with ``--out`` writes as CSV: for the catalog and for
 other thresholds, how many clusters are flagged, how many of them are planted errors (precision),
 how many planted errors are flagged (recall), and the base rate (the share of planted errors among
-the clusters that have an out-of-sample prediction: the precision of flagging at random); and the
-scatter of the CNN against the catalog ages and against the true ages.
+the clusters that have an out-of-sample prediction: the precision of flagging at random), each
+with its 95% interval, and where the interval of precision minus base rate lies (above 0: the
+list finds planted errors better than chance); and the scatter of the CNN against the catalog
+ages and against the true ages.
+
+The intervals redraw the clusters (clusterage.uncertainty) with the list held fixed: the list is
+the ensemble of the seeds, so the seeds are not redrawn, and the intervals say so.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .atomic import atomic_path
+from .comparisons import WHERE
 from .disputes import flag
 from .metrics import scatter
+from .uncertainty import Bootstrap, ClusterDraws, Estimate
 
 KEYS = ["galaxy", "cluster_id"]
 
@@ -41,19 +49,38 @@ def read_truth(survey) -> tuple[pd.DataFrame, pd.DataFrame]:
     return truth, errors
 
 
-def score(table: pd.DataFrame, flagged: pd.DataFrame, errors: pd.DataFrame) -> dict:
-    """Precision, recall and base rate of one flagged list among the ensemble's clusters."""
-    planted = table.merge(errors[KEYS], on=KEYS)
-    hits = flagged.merge(errors[KEYS], on=KEYS)
-    n, n_planted, n_flagged, n_hits = len(table), len(planted), len(flagged), len(hits)
-    return {"n_clusters": n, "n_planted": n_planted, "base_rate": n_planted / n if n else float("nan"),
-            "n_flagged": n_flagged, "n_flagged_planted": n_hits,
-            "precision": n_hits / n_flagged if n_flagged else float("nan"),
-            "recall": n_hits / n_planted if n_planted else float("nan")}
+def _member(table: pd.DataFrame, other: pd.DataFrame) -> np.ndarray:
+    return table[KEYS].merge(other[KEYS].drop_duplicates(), on=KEYS, how="left",
+                             indicator=True)["_merge"].eq("both").to_numpy(float)
+
+
+def score(table: pd.DataFrame, flagged: pd.DataFrame, errors: pd.DataFrame,
+          boot: Bootstrap | None = None) -> dict:
+    """Precision, recall and base rate of one flagged list among the ensemble's clusters; with
+    ``boot``, their 95% intervals over redrawn clusters and the verdict on precision - base rate."""
+    planted, hit = _member(table, errors), _member(table, flagged)
+    n, n_planted, n_flagged, n_hits = len(table), int(planted.sum()), int(hit.sum()), int((hit * planted).sum())
+    out = {"n_clusters": n, "n_planted": n_planted, "base_rate": n_planted / n if n else float("nan"),
+           "n_flagged": n_flagged, "n_flagged_planted": n_hits,
+           "precision": n_hits / n_flagged if n_flagged else float("nan"),
+           "recall": n_hits / n_planted if n_planted else float("nan")}
+    if boot is not None and n:
+        draws = ClusterDraws.drawn(list(zip(table["galaxy"], table["cluster_id"])), np.zeros(n), boot)
+        c = draws.counts.astype(float)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            precision = (c @ (hit * planted)) / (c @ hit)
+            recall = (c @ (hit * planted)) / (c @ planted)
+            base = (c @ planted) / n
+        for name, reps in (("precision", precision), ("recall", recall), ("base_rate", base)):
+            out[f"{name}_ci_low"], out[f"{name}_ci_high"] = boot.interval(reps)
+        gap = Estimate(out["precision"] - out["base_rate"], *boot.interval(precision - base))
+        out["precision_minus_base_rate"] = WHERE[gap.excludes_zero()] if np.isfinite(gap.value) else ""
+        out["resampled"] = "clusters (the seeds' ensemble held fixed)"
+    return out
 
 
 def evaluate(results, setting: str, thresholds=(1.5, 2.0, 2.5, 3.0, 4.0),
-             max_spread: float | None = None) -> tuple[pd.DataFrame, dict]:
+             max_spread: float | None = None, boot: Bootstrap | None = None) -> tuple[pd.DataFrame, dict]:
     """Rows: the run's catalog, then each threshold; and the scatters against catalog and truth."""
     results = Path(results)
     folder = results / "disputes" / setting
@@ -62,12 +89,12 @@ def evaluate(results, setting: str, thresholds=(1.5, 2.0, 2.5, 3.0, 4.0),
     catalog = pd.read_csv(folder / "disagreements.csv")
     truth, errors = read_truth(results / "survey")
     s = float(summary["scatter"])
-    rows = [{"flagged": "catalog of the run", **score(table, catalog, errors)}]
+    rows = [{"flagged": "catalog of the run", **score(table, catalog, errors, boot)}]
     spread = max_spread if max_spread is not None else 1e9
     for t in thresholds:
         rows.append({"flagged": f"|residual| > {t:g}" + (f", spread <= {max_spread:g}"
                                                           if max_spread is not None else ""),
-                     **score(table, flag(table, s, t, spread), errors)})
+                     **score(table, flag(table, s, t, spread), errors, boot)})
     with_truth = table.merge(truth, on=KEYS, how="left")
     planted = table.merge(errors[KEYS], on=KEYS, how="left", indicator=True)["_merge"] == "both"
     clean = table[~planted.to_numpy()]
@@ -89,8 +116,13 @@ def main(argv=None) -> None:
     ap.add_argument("--max-spread", type=float, default=None,
                     help="also require a spread of at most this many scatters at each threshold")
     ap.add_argument("--out", help="output path without suffix (writes <out>.csv)")
+    ap.add_argument("--configfile", nargs="*", default=[], metavar="FILE",
+                    help="config files whose 'uncertainty' draws the intervals (default: the schema's)")
     args = ap.parse_args(argv)
-    rows, scatters = evaluate(args.results, args.setting, args.thresholds, args.max_spread)
+    from .configfile import load_config
+
+    boot = Bootstrap.from_config(load_config(Path("."), args.configfile))
+    rows, scatters = evaluate(args.results, args.setting, args.thresholds, args.max_spread, boot)
     if args.out:
         with atomic_path(f"{args.out}.csv") as tmp:
             rows.to_csv(tmp, index=False, float_format="%.4f")
