@@ -128,3 +128,11 @@ def test_the_tally_over_runs(tmp_path):
     assert not ok
     assert "colour helps: holds 1, CONTRADICTED 1" in text
     assert "white light beats the null: holds 2" in text
+
+
+def test_the_clusterage_command_reads_the_findings(tmp_path, capsys):
+    from clusterage import cli
+
+    good = run_tables(tmp_path, {FIVE: 0.3, WHITE: 0.6, INNER12: 0.62, INNER24: 0.65})
+    assert cli.main(["findings", str(good)]) == 0
+    assert "holds: colour helps" in capsys.readouterr().out
