@@ -242,8 +242,8 @@ def _band(t: pd.DataFrame, name: str):
 
 def plot_profiles(table: pd.DataFrame, paths, size: int = 112,
                   sample_ranges: dict | None = None) -> None:
-    """Radial profiles, mean and seed-to-seed spread: the cumulative |attribution| within r, one
-    panel per method, and the share of the predictions' spread read within r (Integrated
+    """Radial profiles, mean over seeds and its 95% interval (band): the cumulative |attribution|
+    within r, one panel per method, and the share of the predictions' spread read within r (Integrated
     Gradients)."""
     import matplotlib.pyplot as plt
 
