@@ -7,7 +7,9 @@ Both run in this process on the same error matrices. The plain loop (per replica
 clusters, then per model ``np.median`` of the drawn errors, then the seed draw) is timed on
 ``--baseline-settings`` settings, and the vectorised path of ``clusterage.uncertainty`` (one
 array operation per model over all replicates) on the same settings and on the whole grid; their
-replicates are checked to be identical. Writes ``benchmarks/out/uncertainty.json``.
+replicates are checked to be identical. It also times reading one run's ``predictions.csv`` at
+the real survey's size (8,651 clusters), which the aggregation does once per run. Writes
+``benchmarks/out/uncertainty.json``.
 """
 
 from __future__ import annotations
@@ -16,10 +18,12 @@ import argparse
 import json
 import os
 import platform
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from clusterage.metrics import SCATTER_FACTOR
 from clusterage.uncertainty import Bootstrap, ClusterDraws, model_scatters, setting_replicates
@@ -41,6 +45,22 @@ def plain_loop(errors: np.ndarray, test: ClusterDraws, boot: Bootstrap, key: str
 
 def vectorised(errors: np.ndarray, test: ClusterDraws, boot: Bootstrap, key: str) -> np.ndarray:
     return setting_replicates(model_scatters(errors, test), boot, key)
+
+
+def read_predictions_seconds(n: int = 8651, repeats: int = 10) -> float:
+    """Seconds to read one run's predictions.csv of the real survey's size (the replicates read
+    every run's once)."""
+    rng = np.random.default_rng(1)
+    frame = pd.DataFrame({"galaxy": rng.choice(["ngc628c", "ngc1433", "ic5332"], n),
+                          "cluster_id": np.arange(n), "split": rng.choice(["train", "validation", "test"], n),
+                          "log_age_true": rng.normal(7.5, 1, n), "log_age_pred": rng.normal(7.5, 1, n)})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "predictions.csv"
+        frame.to_csv(path, index=False)
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            pd.read_csv(path)
+        return (time.perf_counter() - t0) / repeats
 
 
 def main(argv=None) -> dict:
@@ -70,11 +90,14 @@ def main(argv=None) -> dict:
     for s in range(a.settings):
         vectorised(errors[s], test, boot, str(s))
     t_grid = time.perf_counter() - t0
+    t_read = read_predictions_seconds()
     out = {"settings": a.settings, "seeds": a.seeds, "runs": a.settings * a.seeds,
            "clusters": a.clusters, "resamples": a.resamples, "baseline_settings": n_base,
            "plain_loop_s": t_base, "vectorised_same_settings_s": t_fast_subset,
            "speedup": t_base / t_fast_subset, "vectorised_grid_s": t_grid,
            "plain_loop_grid_s_extrapolated": t_base * a.settings / n_base,
+           "read_one_predictions_csv_s": t_read,
+           "read_grid_predictions_s_extrapolated": t_read * a.settings * a.seeds,
            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
            "numpy": np.__version__}
     a.summary.parent.mkdir(parents=True, exist_ok=True)
