@@ -154,7 +154,9 @@ def _panel_title(env: str, case: str, runs: pd.DataFrame) -> str:
     return f"environment strength {env.removeprefix('env')}\n{what}"
 
 
-def plot(runs: pd.DataFrame, paths) -> None:
+def plot(runs: pd.DataFrame, paths, summary: pd.DataFrame | None = None) -> None:
+    """Each model's relative error per kind of split (points), their mean (bar) and, with the
+    ``summary`` of ``summarise``, the mean's 95% interval (error bar)."""
     import matplotlib.pyplot as plt
 
     panels = list(runs.groupby(["env", "case"], sort=True).groups)
@@ -168,12 +170,19 @@ def plot(runs: pd.DataFrame, paths) -> None:
                 ax.scatter(np.full(len(v), k) + np.linspace(-0.12, 0.12, len(v)), v, s=18,
                            color="0.4", zorder=3)
                 ax.hlines(v.mean(), k - 0.3, k + 0.3, color="black", lw=2)
+            ci = None if summary is None or "relative_error_ci_low" not in summary else summary[
+                (summary["env"] == env) & (summary["case"] == case) & (summary["group"] == group)]
+            if ci is not None and len(ci) and np.isfinite(ci["relative_error_ci_low"].iloc[0]):
+                mean = float(ci["relative_error_pct"].iloc[0])
+                ax.errorbar(k + 0.34, mean, yerr=[[mean - ci["relative_error_ci_low"].iloc[0]],
+                                                  [ci["relative_error_ci_high"].iloc[0] - mean]],
+                            color="black", capsize=3, lw=1)
         ax.axhline(100, color="grey", ls=":", lw=1)
         ax.set_xticks(range(len(GROUPS)), [GROUP_LABEL.get(g, g) for g in GROUPS], fontsize=8)
         ax.set_title(_panel_title(env, case, runs), fontsize=9)
     axes[0][0].set_ylabel("test scatter / null predictor's scatter (%)")
-    fig.suptitle("Test scatter by kind of split (points: split seeds x model seeds; bar: mean)",
-                 fontsize=10)
+    fig.suptitle("Test scatter by kind of split (points: split seeds x model seeds; bar: mean; "
+                 "error bar: its 95% interval)", fontsize=10)
     fig.tight_layout()
     save(fig, paths)
 
@@ -196,7 +205,7 @@ def main(argv=None) -> None:
         runs.to_csv(tmp, index=False)
     with atomic_path(out.with_name(out.name + "_summary.csv")) as tmp:
         summary.to_csv(tmp, index=False, float_format="%.4g")
-    plot(runs, [out.with_suffix(".png"), out.with_suffix(".pdf")])
+    plot(runs, [out.with_suffix(".png"), out.with_suffix(".pdf")], summary)
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
