@@ -398,3 +398,5 @@ def test_precision_and_recall_of_a_flagged_list_carry_intervals_against_the_base
     assert good["precision_ci_low"] < good["precision"] < good["precision_ci_high"]
     chance = score(table, table.iloc[::20], errors, boot)      # 1 of 10 flagged: chance
     assert chance["precision_minus_base_rate"] == "contains 0"
+    none = score(table, table.iloc[100:104], errors, boot)      # 0 of 4: no rate can be told
+    assert none["precision_minus_base_rate"] == "no interval (0 of 4 flagged are planted)"

@@ -75,6 +75,10 @@ def score(table: pd.DataFrame, flagged: pd.DataFrame, errors: pd.DataFrame,
             out[f"{name}_ci_low"], out[f"{name}_ci_high"] = boot.interval(reps)
         gap = Estimate(out["precision"] - out["base_rate"], *boot.interval(precision - base))
         out["precision_minus_base_rate"] = WHERE[gap.excludes_zero()] if np.isfinite(gap.value) else ""
+        if n_flagged and not n_hits:
+            # no redraw holds a planted one among the flagged: the precision's bootstrap interval
+            # collapses to 0 and cannot tell a rate below the base rate from one at it
+            out["precision_minus_base_rate"] = f"no interval (0 of {n_flagged} flagged are planted)"
         out["resampled"] = "clusters (the seeds' ensemble held fixed)"
     return out
 
