@@ -186,7 +186,7 @@ def group_table(config: dict, split: str = "test", reps: Replicates | None = Non
         for key, g in df.groupby(keys, sort=False):
             values = g["scatter"].to_numpy(float)
             mean, b = float(values.mean()), float(g["null"].iloc[0])
-            ci = _group_intervals(reps, g.iloc[0], groups, mean) if split == INTERVAL_SPLIT else {}
+            ci = _group_intervals(reps, g.iloc[0], groups) if split == INTERVAL_SPLIT else {}
             rows.append({**ci, **dict(zip(keys, key)), "split": split, "scatter_mean": mean,
                          "scatter_std": seed_spread(values),
                          "n_seeds": len(values), "n_seeds_expected": n_expected,
@@ -196,7 +196,7 @@ def group_table(config: dict, split: str = "test", reps: Replicates | None = Non
     return pd.DataFrame(rows, columns=GROUP_COLUMNS)
 
 
-def _group_intervals(reps: Replicates, run: pd.Series, groups: dict, mean: float) -> dict:
+def _group_intervals(reps: Replicates, run: pd.Series, groups: dict) -> dict:
     """Interval columns of one (setting, galaxy group) row: scatter, predictive power and
     relative error, the group's null scored on the same drawn clusters."""
     train_mean = float(run["train_mean"])
