@@ -6,8 +6,8 @@ import pytest
 
 from clusterage.metrics import SCATTER_FACTOR, null_predictor, scatter
 from clusterage.replicates import Replicates
-from clusterage.uncertainty import (Bootstrap, Estimate, ClusterDraws, _median_rows, model_scatters,
-                                    resampled, setting_replicates)
+from clusterage.uncertainty import (Bootstrap, ClusterDraws, Estimate, model_scatters, resampled,
+                                    setting_replicates)
 
 MEDIAN_ABS_NORMAL = 0.6744897501960817  # median of |N(0, 1)|
 
@@ -80,10 +80,15 @@ def test_the_same_seed_gives_the_same_intervals_and_another_seed_others():
     assert paired_difference(a, b, Bootstrap(300, 0.95, 8)) != first
 
 
-def test_the_resampled_median_is_numpys_median():
-    values = np.random.default_rng(1).random((4, 7, 10))
-    np.testing.assert_allclose(_median_rows(values), np.median(values, axis=-1))
-    np.testing.assert_allclose(_median_rows(values[..., :9]), np.median(values[..., :9], axis=-1))
+@pytest.mark.parametrize("n", [9, 10])
+def test_each_replicates_scatter_is_the_scatter_of_its_drawn_clusters(n):
+    errors = np.random.default_rng(1).random((3, n))
+    errors[0, :4] = 0.5  # ties
+    boot = Bootstrap(200, 0.95, 0)
+    test = ClusterDraws.drawn(range(n), np.zeros(n), boot)
+    got = model_scatters(errors, test)
+    want = SCATTER_FACTOR * np.median(errors[:, test.draws], axis=-1)
+    np.testing.assert_allclose(got, want)
 
 
 def test_the_null_predictor_is_scored_on_each_replicates_drawn_clusters():

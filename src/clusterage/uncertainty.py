@@ -59,16 +59,6 @@ class Bootstrap:
         return np.random.default_rng(np.random.SeedSequence(words))
 
 
-def _median_rows(values: np.ndarray) -> np.ndarray:
-    """np.median along the last axis, with its two middle order statistics found by partition."""
-    n = values.shape[-1]
-    half = n // 2
-    if n % 2:
-        return np.partition(values, half, axis=-1)[..., half]
-    part = np.partition(values, (half - 1, half), axis=-1)
-    return 0.5 * (part[..., half - 1] + part[..., half])
-
-
 @dataclass
 class ClusterDraws:
     """The clusters a group of settings is scored on, and one shared draw of them per replicate."""
@@ -98,8 +88,7 @@ class ClusterDraws:
 
     def null_replicates(self, train_mean: float) -> np.ndarray:
         """The null predictor's scatter in each replicate: the train mean on the drawn clusters."""
-        err = np.abs(self.truth - float(train_mean))
-        return SCATTER_FACTOR * _median_rows(err[self.draws])
+        return model_scatters(np.abs(self.truth - float(train_mean)), self)[0]
 
 
 def model_scatters(errors: np.ndarray, test: ClusterDraws) -> np.ndarray:
