@@ -390,7 +390,9 @@ def prediction_runs(seeds=(0, 1, 2)):
 def test_fig2_shows_one_model_with_the_seeds_spread_and_says_what_it_is(tmp_path):
     seeds = prediction_runs()
     run = {"sample": "full", "setting": "full/five_band/none/true", **seeds[0]}
-    fig = figures.plot_predictions([run], [tmp_path / "p.png"], RANGES, seed_runs=[seeds])
+    table = pd.DataFrame([{"split": "test", "sample": "full", "channels": "five_band", "mask": "none",
+                           "shuffled_labels": False, "scatter_ci_low": 0.41, "scatter_ci_high": 0.66}])
+    fig = figures.plot_predictions([run], [tmp_path / "p.png"], RANGES, seed_runs=[seeds], table=table)
     top = fig.axes[0]
     assert top.get_title() == "five-filter, no mask\nfull sample"
     test = seeds[0]["predictions"][seeds[0]["predictions"]["split"] == "test"]
@@ -399,8 +401,9 @@ def test_fig2_shows_one_model_with_the_seeds_spread_and_says_what_it_is(tmp_path
     per_seed = [scatter(s["predictions"].query("split == 'test'")["log_age_pred"],
                         s["predictions"].query("split == 'test'")["log_age_true"]) for s in seeds]
     (text,) = by_gid(top, "scatter_text")
-    assert f"test scatter {np.mean(per_seed):.2f} ± {np.std(per_seed):.2f} dex" in text.get_text()
-    assert "over 3 seeds" in text.get_text() and "N = 40 test clusters" in text.get_text()
+    assert (f"test scatter {np.mean(per_seed):.2f} dex, 95% interval [0.41, 0.66]\n(mean over 3 "
+            f"seeds, std {np.std(per_seed):.2f})") in text.get_text()
+    assert "N = 40 test clusters" in text.get_text()
     assert by_gid(fig.axes[1], "seed_band")  # the seeds' binned medians
     assert len(by_gid(fig.axes[2], "loss_other_seed")) == 4  # two other seeds, two curves each
     (loss,) = by_gid(fig.axes[2], "loss")

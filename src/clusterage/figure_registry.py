@@ -34,7 +34,7 @@ def _cases(fig, d, paths):
 
 def _predictions(fig, d, paths):
     fig.plot_predictions(d["runs"], paths, d["ranges"],
-                         seed_runs=[r.get("seed_runs", []) for r in d["runs"]])
+                         seed_runs=[r.get("seed_runs", []) for r in d["runs"]], table=d.get("scatter"))
 
 
 def _inner_sweep(fig, d, paths):

@@ -551,16 +551,32 @@ def _binned_medians(t, y, bins) -> np.ndarray:
                      for i in range(len(bins) - 1)])
 
 
+def _table_interval(table: pd.DataFrame | None, run: dict, split: str) -> str:
+    """', 95% interval [lo, hi]' of a run's setting in the scatter table; '' where it has none."""
+    if table is None or "scatter_ci_low" not in table:
+        return ""
+    sample, channels, occlusion, labels = run["setting"].split("/")
+    rows = table[(table["split"] == split) & (table["sample"] == sample)
+                 & (table["channels"] == channels) & (table["mask"] == "none")
+                 & ~table["shuffled_labels"].astype(str).str.lower().eq("true")]
+    if rows.empty or not np.isfinite(rows["scatter_ci_low"].iloc[0]):
+        return ""
+    r = rows.iloc[0]
+    return f", 95% interval [{r['scatter_ci_low']:.2f}, {r['scatter_ci_high']:.2f}]"
+
+
 def plot_predictions(runs: list[dict], paths, sample_ranges: dict | None = None,
-                     split: str = "test", seed_runs: list[list[dict]] | None = None):
+                     split: str = "test", seed_runs: list[list[dict]] | None = None,
+                     table: pd.DataFrame | None = None):
     """Paper Fig. 2: predicted vs true, residual vs true (test set), and loss per epoch.
 
     ``runs``: one dict per column with 'sample', 'setting', 'seed', 'predictions' and
     'history' (DataFrames as the train rule writes them); its model is the one drawn point by
     point. ``seed_runs`` (optional, one list per column): every seed's run of the same setting
     (dicts with 'seed', 'predictions', 'history'); their spread is shown as the test scatter's
-    mean ± population std over seeds, the band of the seeds' binned median residuals and every
-    seed's loss curves. Returns the Figure.
+    mean over seeds with its 95% interval (from ``table``, the scatter table, where given) and
+    population std, the band of the seeds' binned median residuals and every seed's loss
+    curves. Returns the Figure.
     """
     _style()
     ncol = max(len(runs), 1)
@@ -594,9 +610,10 @@ def plot_predictions(runs: list[dict], paths, sample_ranges: dict | None = None,
         ax.set_ylabel(f"predicted {LOG_AGE}")
         ax.set_title(f"{setting_words(run['setting'])}\n{sample_label(run['sample'], sample_ranges)}",
                      fontsize=9.5)
+        interval = _table_interval(table, run, split)
         if len(per_seed) > 1:
-            spread = (f"{split} scatter {np.mean(per_seed):.2f} ± {np.std(per_seed):.2f} dex\n"
-                      f"(mean ± std over {len(per_seed)} seeds)\n"
+            spread = (f"{split} scatter {np.mean(per_seed):.2f} dex{interval}\n"
+                      f"(mean over {len(per_seed)} seeds, std {np.std(per_seed):.2f})\n"
                       f"points: seed {run['seed']}, {scatter(y, t):.2f} dex")
         else:
             spread = f"{split} scatter {scatter(y, t):.2f} dex\n(seed {run['seed']})"

@@ -282,7 +282,8 @@ def figure_inputs(figure):
         return {"predictions": [f"{r['dir']}/predictions.csv" for r in fig2_runs()],
                 "history": [f"{r['dir']}/history.csv" for r in fig2_runs()],
                 "seed_predictions": [f"{d}/predictions.csv" for d in every],
-                "seed_history": [f"{d}/history.csv" for d in every]}
+                "seed_history": [f"{d}/history.csv" for d in every],
+                "scatter": TABLES["scatter"]}
     if figure.needs == "clusters":
         return {"clusters": DATASET}
     if figure.needs == "disputes":

@@ -24,7 +24,8 @@ tables.mkdir(parents=True, exist_ok=True)
 figs.mkdir(parents=True, exist_ok=True)
 
 write_tables(config, tables / "scatter.csv", tables / "scatter_per_seed.csv",
-             missing_path=tables / "missing_runs.csv", groups_path=tables / "scatter_by_group.csv")
+             missing_path=tables / "missing_runs.csv", groups_path=tables / "scatter_by_group.csv",
+             differences_path=tables / "differences.csv")
 files = {"scatter": tables / "scatter.csv", "groups": tables / "scatter_by_group.csv"}
 if Path(snakemake.params.dataset).is_file():
     files["clusters"] = snakemake.params.dataset
