@@ -15,7 +15,7 @@ FIGURES = ["scatter_vs_diameter", "cases", "fig2_predictions", "fig3_inner_masks
            "fig5_cases", "fig6_age_distributions", "fig7_distance_subsamples", "fig8_outer_masks",
            "disputed_ages"]
 TABLES = ["scatter.csv", "scatter_per_seed.csv", "scatter_by_group.csv", "missing_runs.csv",
-          "summary.csv"]
+          "summary.csv", "differences.csv"]
 ATTRIBUTION = ["attribution_maps", "attribution_profiles", "test_time_occlusion"]
 SURVEY_FIGURES = ["survey_example_cutouts", "survey_colour_colour"]
 
