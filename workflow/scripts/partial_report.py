@@ -38,10 +38,13 @@ explained = [d for d in sorted(Path(config["results"]).glob("attribution/*/*/*/*
 if explained:
     from clusterage.attribution_report import write_tables as write_attribution_tables
     from clusterage.figure_registry import read_attribution
+    from clusterage.uncertainty import Bootstrap
 
     write_attribution_tables([d / "profiles.csv" for d in explained],
                              [d / "occlusion.csv" for d in explained],
-                             tables / "attribution_profiles.csv", tables / "test_time_occlusion.csv")
+                             [d / "maps.h5" for d in explained],
+                             tables / "attribution_profiles.csv", tables / "test_time_occlusion.csv",
+                             Bootstrap.from_config(config))
     data["attribution"] = read_attribution([d / "maps.h5" for d in explained],
                                            tables / "attribution_profiles.csv",
                                            tables / "test_time_occlusion.csv")
