@@ -28,7 +28,7 @@ from .atomic import atomic_path
 from .comparisons import WHERE
 from .figures import save
 from .grid import SPLIT_GROUPS as GROUPS
-from .replicates import Replicates
+from .replicates import from_results
 from .uncertainty import Bootstrap
 _RUN = re.compile(r"^(?P<group>[a-z]+)-(?P<split_seed>\d+)$")
 
@@ -66,20 +66,9 @@ def collect(root) -> pd.DataFrame:
 def relative_error_replicates(run: Path, boot: Bootstrap) -> dict[str, np.ndarray]:
     """Per setting of one results folder, its test relative error (100 x scatter / null scatter,
     the null scored on the same drawn clusters) in each replicate."""
-    rows = []
-    for path in sorted(run.glob("train/*/*/*/*/seed*/predictions.csv")):
-        parts = path.relative_to(run).parts
-        rows.append({"setting": "/".join(parts[1:5]), "sample": parts[1],
-                     "seed": int(parts[5].removeprefix("seed")), "run_dir": str(path.parent)})
-    if not rows:
-        return {}
-    runs = pd.DataFrame(rows)
-    means = {s: json.loads((run / "null" / f"{s}.json").read_text())["train_mean_log_age"]
-             for s in set(runs["sample"])}
-    reps = Replicates(runs, means, boot, key=str(run))
-    return {name: 100.0 * scored.replicates / reps.nulls[sample].replicates
-            for name, sample in zip(runs["setting"], runs["sample"])
-            for scored in [reps.settings[name]]}
+    reps = from_results(run, boot)
+    return {name: 100.0 * scored.replicates / reps.nulls[name.split("/")[0]].replicates
+            for name, scored in reps.settings.items()}
 
 
 def _setting_of(row) -> str:

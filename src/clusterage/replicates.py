@@ -9,12 +9,14 @@ intervals from here.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .metrics import scatter
 from .uncertainty import Bootstrap, ClusterDraws, model_scatters, setting_replicates
 
 KEY = ["galaxy", "cluster_id"]
@@ -22,10 +24,12 @@ KEY = ["galaxy", "cluster_id"]
 
 @dataclass
 class Scored:
-    """A setting's (or the null predictor's) test scatter replicates on one test set."""
+    """A setting's (or the null predictor's) test scatter replicates on one test set, and the
+    scatter itself (the mean over its models on every test cluster)."""
     replicates: np.ndarray
     test: ClusterDraws
     n_models: int
+    value: float = np.nan
 
 
 def _test_errors(path: Path) -> pd.DataFrame:
@@ -65,7 +69,8 @@ class Replicates:
             if frames:
                 self._add(setting, str(g["sample"].iloc[0]), frames)
         self.nulls: dict[str, Scored] = {
-            sample: Scored(test.null_replicates(train_means[sample]), test, 0)
+            sample: Scored(test.null_replicates(train_means[sample]), test, 0,
+                           scatter(np.full(test.n, train_means[sample]), test.truth))
             for sample, test in self._sample_test.items()
             if np.isfinite(train_means.get(sample, np.nan))}
 
@@ -84,8 +89,9 @@ class Replicates:
             self._sample_test.setdefault(sample, test)
         errors = np.stack([f["error"].to_numpy(float) for _, f in frames])
         per_model = model_scatters(errors, test)
+        value = float(np.mean([scatter(e, np.zeros_like(e)) for e in errors]))
         self.settings[setting] = Scored(setting_replicates(per_model, self.boot, setting), test,
-                                        len(frames))
+                                        len(frames), value)
         self.errors[setting] = first[KEY].assign(**{f"model{k}": e for k, e in enumerate(errors)})
 
     def group(self, setting: str, galaxies, name: str, train_mean: float) -> tuple[Scored, Scored] | None:
@@ -107,3 +113,18 @@ class Replicates:
         per_model = model_scatters(errors, test)
         scored = Scored(setting_replicates(per_model, self.boot, setting), test, len(errors))
         return scored, Scored(test.null_replicates(train_mean), test, 0)
+
+
+def from_results(results, boot: Bootstrap) -> Replicates:
+    """The replicates of every finished run under a results folder (``train/<setting>/seed<k>/``)
+    and of each sample's null (``null/<sample>.json``), its cluster draws keyed by the folder."""
+    results = Path(results)
+    rows = []
+    for path in sorted(results.glob("train/*/*/*/*/seed*/predictions.csv")):
+        parts = path.relative_to(results).parts
+        rows.append({"setting": "/".join(parts[1:5]), "sample": parts[1],
+                     "seed": int(parts[5].removeprefix("seed")), "run_dir": str(path.parent)})
+    runs = pd.DataFrame(rows, columns=["setting", "sample", "seed", "run_dir"])
+    means = {s: json.loads((results / "null" / f"{s}.json").read_text())["train_mean_log_age"]
+             for s in set(runs["sample"])}
+    return Replicates(runs, means, boot, key=str(results))
