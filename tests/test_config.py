@@ -37,7 +37,8 @@ def test_default_config_plans_the_demo(tmp_path):
 @pytest.mark.parametrize("config, needle", [
     ({"trainig": {"epochs": 3}}, "trainig"),
     ({"training": {"epochs": 0}}, "epochs"),
-    ({"synthetic": {"env_strength": 1.5}}, "env_strength"),
+    ({"synthetic": {"env_strength": -0.5}}, "env_strength"),
+    ({"synthetic": {"env_memory_floor": 1.5}}, "env_memory_floor"),
     ({"synthetic": {"scale": -1}}, "scale"),
     ({"data": {"galaxies": ["ngc9999"]}}, "ngc9999"),
     ({"cases": [{"name": "x", "channels": "rgb", "sample": "full", "mask": "none"}]}, "rgb"),

@@ -15,6 +15,7 @@ from astropy.wcs import WCS
 from clusterage import galaxies
 from clusterage.mast import GalaxyFiles
 from clusterage.synthetic import DEFAULTS, resolve, simulate, write_galaxy
+from clusterage.synthetic.environment import keep_probability
 
 HALF = 56
 
@@ -222,18 +223,34 @@ def _annulus_statistic(d, files, truth):
 
 
 def test_environment_encodes_age_only_with_env_strength(tmp_path):
-    """Without a CNN: the surroundings' clumpiness tracks age at env_strength 1
-    and does not at env_strength 0."""
+    """Without a CNN: the surroundings' clumpiness tracks age at env_strength 1 (the real
+    survey's level), more so when every cluster keeps its own surroundings, and not at 0."""
     files = GalaxyFiles("ngc628c")
+    strong = 1.0 / DEFAULTS["env_memory_floor"]
     res = {}
-    for env in (1.0, 0.0):
+    for env in (strong, 1.0, 0.0):
         d = tmp_path / f"env{env}"
         truth = write_galaxy(d, "ngc628c", {"scale": 0.5, "seed": 11, "env_strength": env}, files)
         res[env] = _annulus_statistic(d, files, truth)
+    rho_strong, p_strong = res[strong]
     rho1, p1 = res[1.0]
     rho0, p0 = res[0.0]
-    assert rho1 < -0.25 and p1 < 1e-4, res
+    assert rho_strong < -0.25 and p_strong < 1e-4, res
+    assert rho_strong < rho1 < -0.12 and p1 < 0.01, res
     assert abs(rho0) < 0.12 and p0 > 0.05, res
+
+
+def test_surroundings_follow_the_age_less_often_as_clusters_drift_out():
+    """The chance that a cluster's surroundings follow its own age: none at env_strength 0,
+    falling with age to the floor at 1, every cluster's at a strength of 1 / floor."""
+    ages = np.array([1.0, 10.0, 50.0, 300.0, 1e4])
+    p = resolve({})
+    at1 = keep_probability(ages, p)
+    assert np.all(np.diff(at1) < 0) and at1[0] > 0.95
+    assert at1[-1] == pytest.approx(p["env_memory_floor"])
+    assert np.all(keep_probability(ages, resolve({"env_strength": 0.0})) == 0)
+    strong = resolve({"env_strength": 1.0 / p["env_memory_floor"]})
+    assert np.allclose(keep_probability(ages, strong), 1.0)
 
 
 def test_defaults_resolve_and_bad_params():
@@ -243,10 +260,15 @@ def test_defaults_resolve_and_bad_params():
         resolve({"scale": 0})
     with pytest.raises(ValueError, match="synthetic.scale"):
         resolve({"scale": -1.0})
-    with pytest.raises(ValueError, match="synthetic.env_strength"):
-        resolve({"env_strength": 1.5})
+    assert resolve({"env_strength": 3.0})["env_strength"] == 3.0   # stronger than the real survey
     with pytest.raises(ValueError, match="synthetic.env_strength"):
         resolve({"env_strength": -0.1})
+    with pytest.raises(ValueError, match="synthetic.env_memory_floor"):
+        resolve({"env_memory_floor": 1.5})
+    with pytest.raises(ValueError, match="synthetic.env_memory_myr"):
+        resolve({"env_memory_myr": 0})
+    with pytest.raises(ValueError, match="synthetic.env_memory_myr"):
+        resolve({"env_memory_myr": "long"})
     with pytest.raises(ValueError, match="synthetic.bogus"):
         resolve({"bogus": 1})
     with pytest.raises(ValueError, match="synthetic.mass_range"):

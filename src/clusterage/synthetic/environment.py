@@ -1,7 +1,7 @@
 """A cluster's surroundings, whose dependence on age is scaled by ``env_strength``.
 
 Every environment property is drawn from an "environment donor": with probability
-``env_strength`` the cluster itself, otherwise a cluster of a donor population drawn like the
+``keep_probability`` (``env_strength`` times an age-dependent memory) the cluster itself, otherwise a cluster of a donor population drawn like the
 real one (by default from the ages of the whole reference sample; see survey._donor_pool). The donor's age, mass, reddening and metallicity set the nebula, the neighbours, the
 field stars, the background and the dust lanes. At ``env_strength = 0`` the surroundings of every
 cluster therefore follow one distribution whatever its own age (and mass, which correlates with
@@ -28,7 +28,7 @@ def choose_donors(rng, pop: pd.DataFrame, pool: pd.DataFrame, p: dict) -> pd.Dat
     one each, by a balanced permutation of the first ``n`` rows of the pool.
     """
     n = len(pop)
-    own = rng.uniform(size=n) < p["env_strength"]
+    own = rng.uniform(size=n) < keep_probability(pop["age_myr"].to_numpy(), p)
     m = int((~own).sum())
     if len(pool) < m:
         raise ValueError(f"environment donor pool too small: {len(pool)} < {m}")
@@ -55,6 +55,25 @@ def choose_donors(rng, pop: pd.DataFrame, pool: pd.DataFrame, p: dict) -> pd.Dat
     env["interloper"] = inter
     env["env_age_myr"] = 10.0 ** (env["env_log_age"] - 6.0)
     return env
+
+
+def keep_probability(age_myr: np.ndarray, p: dict) -> np.ndarray:
+    """Probability that a cluster of this age sits in surroundings that follow its own age:
+    ``env_strength`` x (floor + (1 - floor) exp(-t / env_memory_myr)), at most 1.
+
+    Clusters are born in the gas and the crowd of their star-forming region and drift out of it:
+    young clusters are clustered on scales below ~150 pc, older than 40-60 Myr they are spread at
+    random (Grasha et al. 2015, 2017), so most older clusters are seen against surroundings that
+    owe nothing to their age. The floor is the share that still shows it (old clusters in the
+    bulge and in smooth old fields); it and the timescale are calibrated so that at
+    env_strength 1 an environment-only model predicts the age about as well as on the real
+    survey (docs/synthetic-survey.md, "Calibration"). env_strength scales it: 0 keeps no cluster's
+    own surroundings, values above 1 make the environment more telling than the real one.
+    """
+    memory = p["env_memory_floor"] + (1.0 - p["env_memory_floor"]) * np.exp(
+        -np.asarray(age_myr, float) / p["env_memory_myr"]
+    )
+    return np.clip(p["env_strength"] * memory, 0.0, 1.0)
 
 
 def _balanced_permutation(rng, own_age: np.ndarray, donor_age: np.ndarray, tries: int = 16):

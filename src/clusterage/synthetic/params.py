@@ -14,6 +14,8 @@ DEFAULTS: dict = {
     "seed": 1,
     "scale": 1.0,
     "env_strength": 1.0,
+    "env_memory_myr": 50.0,            # surroundings follow the age: floor + (1 - floor) exp(-t / this)
+    "env_memory_floor": 0.3,
     "env_donor_pool": "survey",        # whose environments clusters borrow (env_strength < 1)
     "age_distribution": "reference",   # "reference" (real per-galaxy labels) or "flat" in log age
     "flat_log_age_range": [6.0, 10.1],
@@ -112,7 +114,9 @@ _ENUMS = {
 # (lower, upper) inclusive bounds of scalar keys that have them.
 _BOUNDS = {
     "scale": (0.0, None),
-    "env_strength": (0.0, 1.0),
+    "env_strength": (0.0, None),
+    "env_memory_myr": (0.0, None),
+    "env_memory_floor": (0.0, 1.0),
     "old_low_z_probability": (0.0, 1.0),
     "rsg_probability": (0.0, 1.0),
     "interloper_fraction": (0.0, 1.0),
@@ -137,7 +141,7 @@ _BOUNDS = {
     "sed_errors.min_age_factor": (1.0, None),
     "sed_errors.max_colour_offset": (0.0, None),
 }
-_POSITIVE = {"scale", "psf_fwhm_px", "spacing_px", "reff_pc", "clump_scale_pc",
+_POSITIVE = {"scale", "env_memory_myr", "psf_fwhm_px", "spacing_px", "reff_pc", "clump_scale_pc",
              "neighbour_radius_pc", "r_v", "ebv_max"}
 
 

@@ -102,14 +102,14 @@ def simulate(target: str, params: dict | None = None) -> dict:
 
 
 def _donor_pool(rng, pop: pd.DataFrame, info, p: dict) -> pd.DataFrame:
-    """Clusters that lend their environment to others (env_strength < 1).
+    """Clusters that lend their environment to the others (those not keeping their own).
 
     "survey": a fresh population drawn from the ages of the whole reference sample, so that the
     environment carries no age information even across galaxies (whose age distributions
     differ); "galaxy": this galaxy's own clusters, shuffled.
     """
     n = len(pop)
-    if p["env_donor_pool"] == "galaxy" or p["env_strength"] >= 1.0:
+    if p["env_donor_pool"] == "galaxy":
         return pop.iloc[rng.permutation(n)].reset_index(drop=True)
     ages = clusters.draw_log_ages(rng, reference.log_ages(None), n, p)
     return clusters.make_population(rng, ages, info.distance_mpc, p)
