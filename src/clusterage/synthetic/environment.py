@@ -1,11 +1,14 @@
 """A cluster's surroundings, whose dependence on age is scaled by ``env_strength``.
 
 Every environment property is drawn from an "environment donor": with probability
-``keep_probability`` (``env_strength`` times an age-dependent memory) the cluster itself, otherwise a cluster of a donor population drawn like the
-real one (by default from the ages of the whole reference sample; see survey._donor_pool). The donor's age, mass, reddening and metallicity set the nebula, the neighbours, the
-field stars, the background and the dust lanes. At ``env_strength = 0`` the surroundings of every
-cluster therefore follow one distribution whatever its own age (and mass, which correlates with
-age through the detection limit); at 1 the age dependences of the recipe hold.
+``keep_probability`` (``env_strength`` times an age-dependent memory) the cluster itself,
+otherwise a cluster of a donor population drawn like the real one (by default from the ages of
+the whole reference sample; see survey._donor_pool). The donor's age, mass, reddening and
+metallicity set the nebula, the neighbours, the field stars, the background and the dust lanes.
+At ``env_strength = 0`` the surroundings of every cluster therefore follow one distribution
+whatever its own age (and mass, which correlates with age through the detection limit); at 1
+they carry about as much of the age as the real survey's; at 1 / ``env_memory_floor`` and above
+every cluster keeps its own, and the age dependences of the recipe hold in full.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ DEFAULTS: dict = {
     "env_strength": 1.0,
     "env_memory_myr": 50.0,            # surroundings follow the age: floor + (1 - floor) exp(-t / this)
     "env_memory_floor": 0.3,
-    "env_donor_pool": "survey",        # whose environments clusters borrow (env_strength < 1)
+    "env_donor_pool": "survey",        # whose environments clusters borrow when not their own
     "age_distribution": "reference",   # "reference" (real per-galaxy labels) or "flat" in log age
     "flat_log_age_range": [6.0, 10.1],
     "cluster_ids": "position",         # "position" (1..n by position) or "reference" (real ids)
