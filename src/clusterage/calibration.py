@@ -10,7 +10,7 @@ Three checks per results folder (one synthetic survey):
 - **level**: each case's predictive power retained, 1 - (s / b)^2 against the run's own null,
   is within 0.10 of the paper's: *met* when its 95% interval reaches into the paper's value
   +- 0.10 (the survey cannot be told from the paper at that tolerance), *missed* when it lies
-  wholly outside. At the demo's 244 test clusters a predictive power's interval is 0.1-0.3
+  wholly outside. At the demo's ~240 test clusters a predictive power's interval is 0.1-0.3
   wide, so an interval inside the band (the stricter reading) is out of reach even for a survey
   exactly like the paper (tests/test_calibration.py: 2,000 clusters are not enough for the
   cases near the null);
@@ -35,6 +35,7 @@ import pandas as pd
 
 from .atomic import atomic_path
 from .comparisons import WHERE
+from .findings import VERDICT
 from .replicates import Replicates, from_results
 from .uncertainty import Bootstrap, Estimate
 
@@ -86,22 +87,20 @@ def check(results, boot: Bootstrap, label: str | None = None) -> pd.DataFrame:
         rows.append({"survey": label, "check": "level", "case": r.case, "paper": r.paper_power,
                      "synthetic": est.value, "ci_low": est.low, "ci_high": est.high,
                      "verdict": _level(est, r.paper_power)})
-    pairs = [(a, b, f"{ca} below {cb}") for (a, ca), (b, cb) in
+    pairs = [("order", a, b, f"{ca} below {cb}") for (a, ca), (b, cb) in
              zip(zip(t["setting"], t["case"]), zip(t["setting"][1:], t["case"][1:]))]
-    pairs.append(("full/white_light/none/true", "full/white_light/inner24/true",
+    pairs.append(("cost of hiding the cluster", "full/white_light/none/true",
+                  "full/white_light/inner24/true",
                   "hiding the cluster costs white light (inner D = 24 above no mask)"))
-    for lower, higher, words in pairs:
+    paper = t.set_index("setting")["paper_scatter"]
+    for kind, lower, higher, words in pairs:
         est = _ordered(reps, lower, higher)
-        kind = "cost of hiding the cluster" if "costs" in words else "order"
-        verdict = ("not run" if est is None else
-                   {"above 0": "holds", "below 0": "CONTRADICTED", "contains 0": "undecided"}[
-                       WHERE[est.excludes_zero()]])
         rows.append({"survey": label, "check": kind, "case": words,
-                     "paper": float(t.set_index("setting")["paper_scatter"].get(higher, np.nan)
-                                    - t.set_index("setting")["paper_scatter"].get(lower, np.nan)),
+                     "paper": float(paper[higher] - paper[lower]),
                      "synthetic": np.nan if est is None else est.value,
                      "ci_low": np.nan if est is None else est.low,
-                     "ci_high": np.nan if est is None else est.high, "verdict": verdict})
+                     "ci_high": np.nan if est is None else est.high,
+                     "verdict": "not run" if est is None else VERDICT[WHERE[est.excludes_zero()]]})
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

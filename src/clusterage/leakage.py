@@ -67,7 +67,7 @@ def relative_error_replicates(run: Path, boot: Bootstrap) -> dict[str, np.ndarra
     """Per setting of one results folder, its test relative error (100 x scatter / null scatter,
     the null scored on the same drawn clusters) in each replicate."""
     reps = from_results(run, boot)
-    return {name: 100.0 * scored.replicates / reps.nulls[name.split("/")[0]].replicates
+    return {name: 100.0 * scored.replicates / reps.nulls[reps.sample_of[name]].replicates
             for name, scored in reps.settings.items()}
 
 

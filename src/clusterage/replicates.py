@@ -62,12 +62,14 @@ class Replicates:
         self._sample_test: dict[str, ClusterDraws] = {}
         self.settings: dict[str, Scored] = {}
         self.errors: dict[str, pd.DataFrame] = {}
+        self.sample_of: dict[str, str] = {}      # each scored setting's sample (its null's key)
         for setting, g in runs.drop_duplicates(["setting", "seed"]).groupby("setting", sort=False):
             frames = [(r["run_dir"], _test_errors(Path(r["run_dir"]) / "predictions.csv"))
                       for r in g.to_dict("records")
                       if (Path(r["run_dir"]) / "metrics.json").is_file()]
             if frames:
-                self._add(setting, str(g["sample"].iloc[0]), frames)
+                self.sample_of[setting] = str(g["sample"].iloc[0])
+                self._add(setting, self.sample_of[setting], frames)
         self.nulls: dict[str, Scored] = {
             sample: Scored(test.null_replicates(train_means[sample]), test, 0,
                            scatter(np.full(test.n, train_means[sample]), test.truth))
