@@ -64,3 +64,21 @@ def hold_trainings(work: Path, seconds: float) -> None:
     assert anchor in text, f"{script} no longer trains under its run lock; move the hold"
     script.write_text(text.replace(anchor, anchor + f"        __import__('time').sleep({seconds})\n", 1))
 
+
+
+BROKEN_IMPORT = '''    # Fault installed by tests/runs.py (break_trainings): while the marker exists, every training
+    # fails as on a node whose environment lacks the backend's GPU plugin.
+    if __import__("os").path.exists({marker!r}):
+        raise ImportError("No module named 'jax_cuda12_plugin' (test fault: {marker} exists)")
+'''
+
+
+def break_trainings(work: Path, marker: Path) -> None:
+    """Make every training of the workflow copy in ``work`` fail with an ImportError (an error no
+    retry can cure) while ``marker`` exists."""
+    script = work / "workflow" / "scripts" / "train.py"
+    text = script.read_text()
+    anchor = "    from clusterage.training import train\n"
+    assert anchor in text, f"{script} no longer imports the training inside its run; move the fault"
+    if "break_trainings" not in text:
+        script.write_text(text.replace(anchor, BROKEN_IMPORT.format(marker=str(marker)) + anchor, 1))

@@ -1,13 +1,15 @@
 """The footprint a user sees before a sweep: trainings, disk, data read per job, GPU time."""
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import yaml
 
-from clusterage import cli, footprint, keep, plan
+from clusterage import cli, footprint, ingest, keep, plan
 from conftest import REPO
 from test_training import make_dataset
 
@@ -17,6 +19,24 @@ GB = 1e9
 
 def paper_config(*extra):
     return cli.load_config(REPO, ["config/paper.yaml", "config/phangs.yaml", *extra])
+
+
+def packed_dataset(path: Path, configfiles: list[str], n=40) -> Path:
+    """A dataset packed as the workflow's pack_dataset packs it from these config files."""
+    part = make_dataset(path.parent / "cutouts" / "ngc628c.h5", n=n, size=32)
+    report = part.with_suffix(".csv")
+    pd.DataFrame([{**dict.fromkeys(ingest.REPORT_COLUMNS[1:], 0), "galaxy": "ngc628c",
+                   "n_catalog": n, "n_kept": n}]).to_csv(report, index=False)
+    ingest.pack([part], [report], path, path.with_name("ingest_report.csv"),
+                config=cli.load_config(REPO, configfiles))
+    return path
+
+
+def plan_text(capsys, work: Path, *configfiles: str, dataset: Path | None = None) -> str:
+    """What ``clusterage plan`` prints, run in the workflow folder ``work``."""
+    args = ["plan", "--directory", str(work), "--configfile", *configfiles]
+    assert cli.main(args + (["--dataset", str(dataset)] if dataset else [])) == 0
+    return capsys.readouterr().out
 
 
 @pytest.mark.parametrize("shape, conv, dense", [
@@ -102,6 +122,62 @@ def test_plan_counts_the_clusters_of_an_existing_dataset(tmp_path):
     assert fp.dataset_bytes == pytest.approx(data.stat().st_size, rel=0.01)
 
 
+def test_the_demo_dataset_does_not_size_the_real_survey_and_the_plan_says_why(tmp_path, capsys):
+    from test_workflow import copy_workflow
+
+    work = copy_workflow(tmp_path / "wf")
+    demo = packed_dataset(work / "results" / "dataset" / "cutouts.h5", [])
+    # The real survey has its own results folder: the demo's dataset there is not its dataset.
+    text = plan_text(capsys, work, "config/paper.yaml", "config/phangs.yaml")
+    assert "clusters: 8651 (estimated: the paper's labels of the 15 galaxies, real survey" in text
+    assert "results/dataset" not in text
+    # Where the real survey's dataset would be, or named with --dataset, it is not used either.
+    real = work / "results" / "phangs" / "dataset" / "cutouts.h5"
+    real.parent.mkdir(parents=True)
+    shutil.copy(demo, real)
+    for dataset in (None, demo):
+        text = plan_text(capsys, work, "config/paper.yaml", "config/phangs.yaml", dataset=dataset)
+        assert "clusters: 8651 (estimated" in text
+        assert (f"  {dataset or real} was built from data.source synthetic, not phangs: not used\n"
+                in text)
+    # Nor for another synthetic survey, nor when the file does not record what it was built from.
+    seed = tmp_path / "seed2.yaml"
+    seed.write_text("synthetic: {seed: 2}\n")
+    text = plan_text(capsys, work, str(seed))
+    assert f"  {demo} was built from synthetic.seed 1, not 2: not used\n" in text
+    assert "clusters: 1706 (estimated: the paper's labels of the 3 galaxies, synthetic survey" in text
+    old = make_dataset(tmp_path / "old.h5", n=40, size=32)
+    text = plan_text(capsys, work, "config/paper.yaml", dataset=old)
+    assert (f"  {old} does not record the config it was built from (written by an older "
+            "clusterage): not used\n") in text
+    assert "clusters: 1706 (estimated" in text
+
+
+@pytest.mark.parametrize("built_with, planned", [
+    ([], ["config/paper.yaml"]),                                                # the demo
+    (["config/phangs.yaml"], ["config/paper.yaml", "config/phangs.yaml"]),     # the real survey
+])
+def test_the_dataset_of_the_same_survey_is_counted(tmp_path, capsys, built_with, planned):
+    from test_workflow import copy_workflow
+
+    work = copy_workflow(tmp_path / "wf")
+    config = cli.load_config(work, planned)
+    data = packed_dataset(work / config["results"] / "dataset" / "cutouts.h5", built_with)
+    text = plan_text(capsys, work, *planned)
+    assert f"clusters: 40 (in {data})\n\n" in text
+    assert "not used" not in text
+
+
+def test_each_data_source_writes_under_its_own_results_folder():
+    demo = cli.load_config(REPO, [])
+    real = paper_config()
+    assert demo["data"]["source"] == "synthetic" and real["data"]["source"] == "phangs"
+    assert Path(real["results"]) != Path(demo["results"])
+    assert not Path(demo["results"]).is_relative_to(real["results"])
+    # The paper's grid on the synthetic survey stays with the demo's survey.
+    assert cli.load_config(REPO, ["config/paper.yaml"])["results"] == demo["results"]
+
+
 def test_the_clusterage_command_prints_the_plan_and_inspects_a_dataset(tmp_path):
     from test_workflow import copy_workflow
 
@@ -121,6 +197,11 @@ def test_the_clusterage_command_prints_the_plan_and_inspects_a_dataset(tmp_path)
                          cwd=work, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert "GPU-hours on an NVIDIA H100, JAX (mixed_bfloat16)" in out.stdout
+    assert "sbatch calls for the trainings: 1625, one per training" in out.stdout
+    out = subprocess.run([CLUSTERAGE, "plan", "--profile", str(REPO / "profiles" / "slurm-packed"),
+                          "--configfile", "config/paper.yaml", "config/phangs.yaml"],
+                         cwd=work, capture_output=True, text=True, timeout=120)
+    assert "sbatch calls for the trainings: 542, 3 trainings per job" in out.stdout, out.stdout
     assert "float32" not in out.stdout.split("GPU time")[1]
     data = make_dataset(tmp_path / "d.h5", n=30, size=32)
     out = subprocess.run([CLUSTERAGE, "inspect", str(data)], capture_output=True, text=True, timeout=60)

@@ -84,3 +84,54 @@ def test_without_the_profile_trainings_stay_on_tensorflow_in_float32():
     assert proc.returncode == 0, out[-3000:]
     assert re.search(r"^Trainings: 4 jobs, no GPU; Keras backend tensorflow, precision float32; "
                      r"software: ", out, flags=re.M), out[:3000]
+
+
+def test_user_config_goes_over_the_profile_in_the_plan():
+    """Expected precedence: profile's `config:` < the user's --configfile < --config. Snakemake
+    alone applies the profile's block last, so a user asking for float32 got bfloat16."""
+    def trainings(*args):
+        proc = subprocess.run(
+            [sys.executable, "-m", "snakemake", "--profile", str(PROFILES / "slurm"), "-n",
+             "--forceall", "--configfile", "tests/configs/tiny.yaml", *args],
+            cwd=REPO, capture_output=True, text=True, timeout=300)
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-3000:]
+        return re.search(r"^Trainings: .*$", out, flags=re.M).group(0)
+
+    line = trainings("tests/configs/slurm_user.yaml")
+    assert "Keras backend tensorflow, precision float32" in line, line
+    line = trainings("tests/configs/slurm_user.yaml", "--config", "seeds=1",
+                     "training={precision: mixed_bfloat16}")
+    assert line.startswith("Trainings: 4 jobs") and "tensorflow, precision mixed_bfloat16" in line, line
+    # A --config that names none of the profile's keys leaves the profile's layer in place.
+    line = trainings("--config", "seeds=1")
+    assert line.startswith("Trainings: 4 jobs") and "jax, precision mixed_bfloat16" in line, line
+
+
+def test_profile_layer_is_found_as_snakemake_finds_profiles(tmp_path, monkeypatch):
+    from clusterage.configfile import (at_paths_of, command_line_args, command_line_gives_config,
+                                      command_line_profile, layered)
+
+    monkeypatch.chdir(REPO)
+    block, source = command_line_profile(["snakemake", "--profile", "profiles/slurm", "all"], {})
+    assert block["keras_backend"] == "jax" and source.endswith("profiles/slurm/config.yaml")
+    assert command_line_profile(["snakemake", "-n"], {"SNAKEMAKE_PROFILE": "profiles/slurm"})[0]
+    assert command_line_profile(["snakemake", "-n"], {}) == ({}, None)
+    assert command_line_gives_config(["snakemake", "--config", "seeds=1"])
+    assert not command_line_gives_config(["snakemake", "--configfile", "x.yaml"])
+    config = layered({"training": {"epochs": 200, "precision": "float32"}, "seeds": 5},
+                     {"training": {"precision": "mixed_bfloat16"}},
+                     [{"training": {"precision": "float32"}}], {"seeds": 1})
+    assert config == {"training": {"epochs": 200, "precision": "float32"}, "seeds": 1}
+    # What the jobs are sent: the resolved values at the keys the profile and --config set only.
+    assert at_paths_of(config, {"training": {"precision": "mixed_bfloat16"}}, {"seeds": 1}) == {
+        "training": {"precision": "float32"}, "seeds": 1}
+    # ... as --config items that Snakemake reads back as the same values, with no quote in them
+    # (a quote cuts a Slurm job array's --wrap="..." short).
+    from snakemake.cli import parse_config
+
+    sent = {"allow_cpu_fallback": True, "keras_backend": "tensorflow", "seeds": 1,
+            "training": {"precision": "float32"}, "training_env": "clusterage-gpu"}
+    items = command_line_args(sent)
+    assert parse_config(items) == sent
+    assert not any("'" in item or '"' in item for item in items), items

@@ -334,6 +334,41 @@ def test_announce_rerun_covers_queued_started_and_just_finished_runs(tmp_path, m
     assert not (tmp_path / "lock" / "final").exists()
 
 
+def test_job_that_ends_between_the_reruns_start_and_its_announcement_is_reused(tmp_path,
+                                                                             monkeypatch):
+    """The documented recovery's worst order: the dead controller's job finishes after the rerun
+    started (before its CLUSTERAGE_PLANNED_AT was even set) and Snakemake's incomplete marker
+    goes with it before the rerun announces; the rerun still planned the training as incomplete.
+    The announcement keeps the outputs and the duplicate reuses them; without that knowledge it
+    would train again."""
+    from clusterage.runlock import announce_rerun
+    outputs = [tmp_path / "run" / "metrics.json"]
+    monkeypatch.setenv("SLURM_JOB_ID", "4711")
+    owner = finished_run(tmp_path, outputs, announced=False)
+    monkeypatch.delenv("SLURM_JOB_ID")
+    planned = str(time.time() + 1)  # the rerun's planning clock starts after the job finished
+    # Control: nothing says the earlier job ended while planning: a deliberate rerun.
+    assert announce_rerun(tmp_path / "lock", outputs, None, planned) is None
+    assert announce_rerun(tmp_path / "lock", outputs, tmp_path / "train.log", planned,
+                          ended_while_planning=True) == "4711"
+    assert duplicate_runs(tmp_path, outputs, planned, monkeypatch) == owner, "trained twice"
+
+
+def duplicate_runs(tmp_path: Path, outputs: list[Path], planned: str, monkeypatch) -> Owner | None:
+    """The rerun's job for the run, planned at ``planned``, after Snakemake deleted the outputs
+    and the log: the owner whose outputs it reused (their content and log checked), or None."""
+    for out in [*outputs, tmp_path / "train.log"]:  # as Snakemake does before it runs a job
+        out.unlink()
+    monkeypatch.setenv("CLUSTERAGE_PLANNED_AT", planned)
+    with RunLock(tmp_path / "lock", outputs, fingerprint="same work",
+                 log_file=tmp_path / "train.log", state_of=no_slurm) as lock:
+        if lock.finished_by is None:
+            return None
+    assert outputs[0].read_text() == "trained metrics.json"
+    assert "epoch 1/1" in (tmp_path / "train.log").read_text()
+    return lock.finished_by
+
+
 def test_earlier_process_job_that_finished_before_the_rerun_planned_is_reused(tmp_path,
                                                                               monkeypatch):
     """The controller dies; its Slurm job finishes; only then does the rerun plan. Snakemake
@@ -350,14 +385,7 @@ def test_earlier_process_job_that_finished_before_the_rerun_planned_is_reused(tm
     assert not (tmp_path / "lock" / "final").exists(), "not the earlier process's job: no reuse"
     assert announce_rerun(tmp_path / "lock", outputs, tmp_path / "train.log", planned,
                           queued=["4711"]) == "4711"
-    for out in [*outputs, tmp_path / "train.log"]:  # as Snakemake does before it runs a job
-        out.unlink()
-    monkeypatch.setenv("CLUSTERAGE_PLANNED_AT", planned)
-    with RunLock(tmp_path / "lock", outputs, fingerprint="same work",
-                 log_file=tmp_path / "train.log", state_of=no_slurm) as lock:
-        assert lock.finished_by == owner, "must reuse, not train again"
-    assert outputs[0].read_text() == "trained metrics.json"
-    assert "epoch 1/1" in (tmp_path / "train.log").read_text()
+    assert duplicate_runs(tmp_path, outputs, planned, monkeypatch) == owner, "trained again"
     assert not (tmp_path / "lock" / "final").exists()
     # A later deliberate rerun (--forcerun, nothing announced) trains again.
     outputs[0].unlink()

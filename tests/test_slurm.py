@@ -28,7 +28,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from runs import fail_first_training, hold_trainings
+from runs import break_trainings, fail_first_training
 
 REPO = Path(__file__).resolve().parents[1]
 START = REPO / ".ci" / "slurm" / "start.sh"
@@ -36,10 +36,11 @@ START = REPO / ".ci" / "slurm" / "start.sh"
 # can wait forever when its status checks fail; SIGINT is what stops it (SIGTERM does not).
 RUN_BOUND_S = 420
 # The tiny configuration with one seed: 4 trainings (+1 retry) queue one after another for the
-# single GPU, about 30 s each here. The GPU is fake (no device behind it): the trainings may fall
-# back to the CPU only because this says so; without it each would stop, saying it sees no GPU.
-# (This --config replaces the profile's `config:` list: these trainings use TensorFlow, float32.)
-TINY = ["--configfile", "tests/configs/tiny.yaml", "--config", "seeds=1", "allow_cpu_fallback=True"]
+# single GPU, about 30 s each here. A user's config file goes over the profile's `config:`: these
+# trainings use TensorFlow, float32, and may fall back to the CPU (the GPU is fake) only because
+# that file says so; without it each would stop, saying it sees no GPU.
+TINY = ["--configfile", "tests/configs/tiny.yaml", "tests/configs/slurm_user.yaml",
+        "--config", "seeds=1"]
 
 pytestmark = pytest.mark.slurm
 
@@ -167,7 +168,8 @@ def test_workflow_completes_through_slurm(slurm_run):
     assert figures and all(f.stat().st_size > 1000 for f in figures), figures
     # Nothing left to do: every output of the workflow is present and up to date.
     again = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", *TINY],
+        [sys.executable, "-m", "snakemake", "-n", "--profile", str(workdir / "profile-ci-slurm"),
+         *TINY],
         cwd=workdir, env=slurm_run["env"], capture_output=True, text=True, timeout=300)
     assert "Nothing to be done" in again.stdout + again.stderr, again.stdout[-3000:]
 
@@ -197,6 +199,55 @@ def test_failed_training_is_retried_and_succeeds(slurm_run):
         f"expected exactly one failed attempt: {jobs}\n{slurm_logs(slurm_run['workdir'], failed)}")
     again = [j for j in jobs if j["Comment"] == failed[0]["Comment"] and j["State"] == "COMPLETED"]
     assert again and int(again[0]["JobID"]) > int(failed[0]["JobID"]), jobs
+
+
+def test_user_config_file_goes_over_the_profile(slurm_run):
+    """The profile sets JAX, bfloat16 and no CPU fallback under `config:`; the user's config file
+    sets TensorFlow, float32 and the fallback: the plan says the user's, every training ran with
+    them on its Slurm node, and a key the user leaves alone keeps the profile's value."""
+    workdir = slurm_run["workdir"]
+    profile = yaml.safe_load((workdir / "profile-ci-slurm" / "config.yaml").read_text())
+    assert profile["config"]["keras_backend"] == "jax", "the profile no longer sets the backend"
+    assert profile["config"]["training"]["precision"] == "mixed_bfloat16"
+    plan = trainings_line(slurm_run["log"])
+    assert "Keras backend tensorflow, precision float32" in plan, plan
+    metadata = sorted((workdir / "results-tiny" / "train").rglob("metadata.json"))
+    assert len(metadata) == 4, metadata
+    for path in metadata:
+        compute = json.loads(path.read_text())["compute"]
+        assert (compute["backend"], compute["precision"]) == ("tensorflow", "float32"), path
+    # --config on the command line adds to the profile's layer instead of replacing it.
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--profile", str(workdir / "profile-ci-slurm"),
+         "--configfile", "tests/configs/tiny.yaml", "--config", "seeds=1"],
+        cwd=workdir, env=slurm_run["env"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    plan = trainings_line(proc.stdout + proc.stderr)
+    assert "Trainings: 4 jobs" in plan and "Keras backend jax, precision mixed_bfloat16" in plan, plan
+
+
+def trainings_line(log: str) -> str:
+    lines = [line for line in log.splitlines() if line.startswith("Trainings:")]
+    assert lines, "no Trainings: line in the plan"
+    return lines[0]
+
+
+def test_cpu_only_environment_stops_before_any_submission(slurm_run):
+    """Trainings that ask for a GPU from a Python whose backend has no GPU build (here JAX's CPU
+    build, the profile's backend) would each stop on their node: the run stops first, with one
+    message and no Slurm job, unless the config allows the CPU fallback."""
+    workdir = slurm_run["workdir"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", str(workdir / "profile-ci-slurm"),
+         "--configfile", "tests/configs/tiny.yaml", "--config", "seeds=1", "--forcerun", "train"],
+        cwd=workdir, env=slurm_run["env"], capture_output=True, text=True, timeout=300)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log[-3000:]
+    assert log.count("each would stop at once on its node, so none is submitted") == 1, log[-3000:]
+    assert "CPU-only build of jax" in log, log[-3000:]
+    assert "sbatch call" not in log and "has been submitted" not in log, log[-3000:]
+    assert not slurm_jobs(run_ids(log)), "a job was submitted"
+    assert "Finished jobid" not in log, "a local job ran before the check"
 
 
 def minutes(slurm_time: str) -> int:
@@ -473,18 +524,44 @@ def test_cancelled_training_is_retried(slurm_run):
     print(f"retry submitted {noticed_s:.0f} s after scancel; run took {time.time() - t0:.0f} s")
 
 
+HOLD_AFTER = """
+# Fault installed by tests/test_slurm.py: a training that has finished its run holds its Slurm
+# job (Snakemake's incomplete marker still set) while this file exists.
+while __import__("os").path.exists({marker!r}):
+    __import__("time").sleep(0.5)
+"""
+
+PAUSE_ANNOUNCE = """    # Fault installed by tests/test_slurm.py: the rerun waits here, its plan made, while this
+    # file exists (it says so by touching <file>.reached).
+    if os.path.exists({marker!r}):
+        Path({marker!r} + ".reached").touch()
+        while os.path.exists({marker!r}):
+            time.sleep(0.2)
+"""
+
+
 def test_killed_controller_trains_nothing_twice(slurm_run):
     """kill -9 of Snakemake mid-sweep: its Slurm jobs go on. The rerun stops at Snakemake's lock
-    (--unlock), then submits the unfinished trainings again; those duplicates train nothing:
-    each run is trained by one job, no two at once, and the table is the uninterrupted run's."""
+    (--unlock), then plans and submits the unfinished trainings again, in the worst order of
+    events: two trainings had finished (Snakemake's incomplete marker still set) when the rerun
+    planned them, and their jobs end, taking the marker with them, before the rerun announces
+    its duplicates; the two others still wait in the queue. Every duplicate trains nothing: each
+    run is trained by one job, no two at once, and the table is the uninterrupted run's."""
     assert slurm_run["proc"].returncode == 0, "the plain Slurm run failed; see the first test"
     workdir = slurm_run["workdir"]
     env = {k: v for k, v in slurm_run["env"].items() if k != "CLUSTERAGE_FAIL_ONCE"}
     table = workdir / "results-tiny" / "tables" / "scatter.csv"
     reference = pd.read_csv(table)
-    # The trainings outlast the controller's restart (refused, --unlock, planning), so the rerun
-    # surely meets trainings of the dead controller still running.
-    hold_trainings(workdir, 90)
+    train_script = workdir / "workflow" / "scripts" / "train.py"
+    common = workdir / "workflow" / "rules" / "common.smk"
+    originals = {path: path.read_text() for path in (train_script, common)}
+    hold, pause = workdir / "hold-after.marker", workdir / "pause-announce.marker"
+    train_script.write_text(originals[train_script] + HOLD_AFTER.format(marker=str(hold)))
+    anchor = "    earlier = []\n"
+    assert anchor in originals[common], "announce_duplicates changed; move the pause"
+    common.write_text(originals[common].replace(
+        anchor, PAUSE_ANNOUNCE.format(marker=str(pause)) + anchor, 1))
+    hold.write_text("trainings that finished hold their job while this exists\n")
     profile = fault_profile(workdir, "killed")
     cmd = [sys.executable, "-m", "snakemake", "--profile", str(profile), *TINY]
     t0 = time.time()
@@ -493,13 +570,14 @@ def test_killed_controller_trains_nothing_twice(slurm_run):
     with open(killed_log, "w") as log_file:
         first = subprocess.Popen([*cmd, "--forcerun", "train"], cwd=workdir, env=env,
                                  stdout=log_file, stderr=subprocess.STDOUT)
+    rerun = None
     try:
-        def trainings_begun():
-            took = [e for events in lock_events(workdir, t0).values() for e in events
-                    if e["event"] == "took"]
-            return len(took) >= 2
+        def finished_runs():
+            done = [run for run, events in lock_events(workdir, t0).items()
+                    if any(e["event"] == "finished" for e in events)]
+            return done if len(done) >= 2 else None
 
-        wait_for(trainings_begun, 300, "two trainings to begin", first)
+        finished = wait_for(finished_runs, 300, "two trainings to finish", first)
         first.kill()  # SIGKILL, as when the login session dies
         first.wait(timeout=60)
         ids += run_ids(killed_log.read_text())
@@ -510,17 +588,33 @@ def test_killed_controller_trains_nothing_twice(slurm_run):
         unlock = subprocess.run([*cmd, "--unlock"], cwd=workdir, env=env, capture_output=True,
                                 text=True, timeout=300)
         assert unlock.returncode == 0, unlock.stderr[-2000:]
+        pause.write_text("the rerun waits before it announces its duplicates\n")
+        rerun_log = workdir / "rerun-after-kill.log"
         t_rerun = time.monotonic()
-        rerun = subprocess.run(["timeout", "-s", "INT", "-k", "30", str(FAULT_BOUND_S), *cmd],
-                               cwd=workdir, env=env, capture_output=True, text=True,
-                               timeout=FAULT_BOUND_S + 60)
+        with open(rerun_log, "w") as log_file:
+            rerun = subprocess.Popen(["timeout", "-s", "INT", "-k", "30", str(FAULT_BOUND_S),
+                                      *cmd], cwd=workdir, env=env, stdout=log_file,
+                                     stderr=subprocess.STDOUT)
+        wait_for(lambda: Path(f"{pause}.reached").exists(), 300, "the rerun's plan", rerun)
+        # The finished trainings' jobs end now: their incomplete markers go with them.
+        holders = {e["slurm_job_id"] for run in finished for e in lock_events(workdir, t0)[run]
+                   if e["event"] == "finished"}
+        hold.unlink()
+        wait_for(lambda: all(r["State"] == "COMPLETED" for r in slurm_jobs_by_id(sorted(holders))),
+                 120, "the finished trainings' jobs to end")
+        pause.unlink()
+        rerun.wait(timeout=FAULT_BOUND_S + 60)
         rerun_s = time.monotonic() - t_rerun
-        log = rerun.stdout + rerun.stderr
-        (workdir / "rerun-after-kill.log").write_text(log)
+        log = rerun_log.read_text()
         ids += run_ids(log)
     finally:
-        if first.poll() is None:
-            first.kill()
+        for process in (first, rerun):
+            if process is not None and process.poll() is None:
+                process.kill()
+        hold.unlink(missing_ok=True)
+        pause.unlink(missing_ok=True)
+        for path, text in originals.items():
+            path.write_text(text)
         subprocess.run(["scancel", "--name", ",".join(ids) or "none"], capture_output=True,
                        timeout=30)
     assert rerun.returncode == 0, f"exit {rerun.returncode} (124: bound hit); log:\n{log[-4000:]}"
@@ -541,13 +635,79 @@ def test_killed_controller_trains_nothing_twice(slurm_run):
         assert others <= reused, f"{run}: jobs {others - reused} did not reuse: {events[run]}"
         assert all(j["State"] == "COMPLETED" for j in run_jobs), run_jobs
         duplicates += len(others)
-    assert duplicates, f"the rerun submitted no duplicate training: the fault did not happen {jobs}"
+    assert all(len(runs[run]) == 2 for run in finished), (
+        f"the runs that finished while the rerun planned got no duplicate: {runs}")
+    assert duplicates == 4, f"every training was submitted again by the rerun: {jobs}"
     pd.testing.assert_frame_equal(pd.read_csv(table), reference, rtol=1e-5)
+    # Counted from the training logs: each run's log holds one training (2 epochs, a score); a
+    # duplicate's says it trained nothing, then carries the log of the job that trained.
     logs = workdir / "results-tiny" / "logs" / "train"
-    for path in logs.rglob("*.log"):  # a duplicate's log: "nothing left to train", the training's
+    for path in logs.rglob("*.log"):
         text = path.read_text()
-        assert "epoch   2/2" in text and "scatter train" in text, f"{path} lost its training's log"
-        if len(runs[run_key(path.relative_to(logs).with_suffix("").parts)]) > 1:
-            assert "nothing left to train\n----- the log of Slurm job " in text, text[:2000]
+        assert text.count("epoch   1/2") == 1 and text.count("scatter train") == 1, (
+            f"{path}: not exactly one training:\n{text[-3000:]}")
+        assert "nothing left to train\n----- the log of Slurm job " in text, text[:2000]
     print(f"{len(jobs)} Slurm jobs for {len(runs)} trainings ({duplicates} duplicates reused); "
           f"rerun {rerun_s:.0f} s")
+
+
+def test_trainings_failing_alike_stop_the_run(slurm_run):
+    """Every training fails as on nodes whose environment lacks the backend's GPU plugin (an
+    ImportError; the Snakemake process's own environment is fine, so nothing foresees it): once
+    three trainings have failed alike, the run says why and stops, instead of retrying each
+    twice; nothing of it is left in the queue."""
+    assert slurm_run["proc"].returncode == 0, "the plain Slurm run failed; see the first test"
+    workdir = slurm_run["workdir"]
+    broken = workdir / "broken-import.marker"
+    break_trainings(workdir, broken)
+    broken.write_text("while this file exists every training fails\n")
+    profile = fault_profile(workdir, "broken")
+    two_seeds = [*TINY[:-1], "seeds=2"]  # 8 trainings: the whole grid with retries is 24 jobs
+    assert TINY[-1] == "seeds=1"
+    t0 = time.monotonic()
+    try:
+        proc = subprocess.run(["timeout", "-s", "INT", "-k", "30", str(RUN_BOUND_S),
+                               sys.executable, "-m", "snakemake", "--profile", str(profile),
+                               *two_seeds, "--forcerun", "train"],
+                              cwd=workdir, env=slurm_run["env"], capture_output=True, text=True,
+                              timeout=RUN_BOUND_S + 60)
+    finally:
+        broken.unlink(missing_ok=True)
+    seconds = time.monotonic() - t0
+    log = proc.stdout + proc.stderr
+    (workdir / "broken.log").write_text(log)
+    ids = run_ids(log)
+    try:
+        assert proc.returncode != 0, log[-4000:]
+        stops = re.findall(r"Stopping the run: (\d+) trainings failed with the same error", log)
+        assert len(stops) == 1 and int(stops[0]) >= 3, log[-4000:]
+        assert "ImportError: No module named 'jax_cuda12_plugin'" in log
+        jobs = [j for j in slurm_jobs(ids) if j["Comment"].startswith("rule_train")]
+        assert 3 <= len(jobs) < 24, jobs
+        left = subprocess.run(["squeue", "-h", "--name", ",".join(ids) or "none"],
+                              capture_output=True, text=True, timeout=30).stdout.strip()
+        assert not left, f"jobs of the stopped run are still queued or running:\n{left}"
+        assert seconds < RUN_BOUND_S, seconds
+        print(f"stopped after {len(jobs)} of 24 training jobs, {seconds:.0f} s")
+    finally:
+        subprocess.run(["scancel", "--name", ",".join(ids) or "none"], capture_output=True,
+                       timeout=30)
+
+def test_job_arrays_are_refused_before_any_submission(slurm_run):
+    """snakemake-executor-plugin-slurm 2.8.0's job arrays, tried on this cluster, fail every task
+    but the first (each checks the first job's outputs): asked for them, the run stops before
+    any submission and says why (a later plugin is let through, checked for the other fault)."""
+    from clusterage.slurm_arrays import plugin_version, refusal
+
+    if refusal("train", plugin_version()) is None:
+        pytest.skip(f"snakemake-executor-plugin-slurm {plugin_version()} is not known to break arrays")
+    workdir = slurm_run["workdir"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--profile", str(workdir / "profile-ci-slurm"), *TINY,
+         "--forcerun", "train", "--slurm-array-jobs", "train"],
+        cwd=workdir, env=slurm_run["env"], capture_output=True, text=True, timeout=300)
+    log = proc.stdout + proc.stderr
+    assert proc.returncode != 0, log[-3000:]
+    assert log.count("Slurm job arrays: slurm-array-jobs includes train, but") == 1, log[-3000:]
+    assert "has been submitted" not in log, log[-3000:]
+    assert not slurm_jobs(run_ids(log)), "a job was submitted"

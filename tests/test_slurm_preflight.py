@@ -163,3 +163,22 @@ def test_the_plugin_still_queries_states_where_the_adapter_wraps_them(plugin):
     assert "await query_job_status(" in source
     assert re.search(r'fail_stati = \([^)]*"CANCELLED"', source)
     assert "elif status in fail_stati:" in source
+
+
+def test_job_arrays_are_refused_with_the_plugin_that_breaks_them_and_the_plan_counts_calls():
+    from clusterage.slurm_arrays import (array_rules, in_arrays, plugin_version, refusal,
+                                         sbatch_calls, stall)
+
+    assert array_rules("train, attribution") == {"train", "attribution"}
+    assert in_arrays("train", "all") and in_arrays("train", "train") and not in_arrays("train", None)
+    message = refusal("train", "2.8.0")
+    assert "every task but the first fails with MissingOutputException" in message
+    assert "#447" in message and "#473" in message and "profiles/slurm-packed" in message
+    assert refusal("train", "2.7.1") and refusal("train", "2.9.0") is None
+    assert stall("train", 1625, 2000) is None and "`jobs: 1625`" in stall("train", 1625, 50)
+    line = sbatch_calls(1625)
+    assert line.startswith("sbatch calls for the trainings: 1625, one per training")
+    assert sbatch_calls(1625, packed=3).startswith(
+        "sbatch calls for the trainings: 542, 3 trainings per job")
+    if refusal("train", plugin_version()):  # the installed plugin
+        assert "not as job arrays with snakemake-executor-plugin-slurm" in line

@@ -4,10 +4,10 @@
     clusterage inspect FILE.h5
     clusterage findings RESULTS [RESULTS ...]   # the paper's findings of finished runs
 
-Run from the workflow's folder (the clone), as Snakemake is: the config is config/config.yaml
-with each --configfile laid over it key by key, then a profile's own ``config:`` (as Snakemake
-does with ``--profile``), validated and completed with the schema's defaults exactly as the
-workflow does.
+Run from the workflow's folder (the clone), as Snakemake is: the config is config/config.yaml,
+then a profile's own ``config:``, then each --configfile laid over them key by key (the order the
+workflow applies), validated and completed with the schema's defaults exactly as the workflow
+does.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import footprint, plan
+from . import footprint, plan, slurm_arrays
 from .configfile import DEFAULT_CONFIG, load_config, load_profile  # noqa: F401 (load_config: tests)
 
 def cmd_plan(args) -> int:
@@ -30,13 +30,21 @@ def cmd_plan(args) -> int:
     dataset = Path(args.dataset) if args.dataset else directory / config["results"] / "dataset" / "cutouts.h5"
     if args.dataset and not dataset.exists():
         raise SystemExit(f"clusterage: dataset {dataset} not found")
-    clusters = (footprint.clusters_from_dataset(dataset) if dataset.exists()
-                else footprint.clusters_from_config(config))
+    try:
+        clusters = footprint.clusters_for(config, dataset)
+    except OSError as exc:  # not HDF5, or unreadable
+        raise SystemExit(f"clusterage: dataset {dataset}: {exc}") from None
+    except ValueError as exc:  # names the file
+        raise SystemExit(f"clusterage: {exc}") from None
     fp = footprint.estimate(config, clusters)
-    files = " + ".join([DEFAULT_CONFIG, *args.configfile]
-                       + ([f"the config of {args.profile}"] if profile.get("config") else []))
+    files = " + ".join([DEFAULT_CONFIG]
+                       + ([f"the config of {args.profile}"] if profile.get("config") else [])
+                       + args.configfile)
     print(f"sweep of {files}")
     print(footprint.report(fp, args.jobs or int(profile.get("jobs", 50))))
+    group = (profile.get("groups") or {}).get("train")
+    packed = (profile.get("group-components") or {}).get(group) if group else None
+    print(slurm_arrays.sbatch_calls(fp.trainings, packed))
     return 0
 
 
@@ -75,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("plan", help="trainings, disk, data read per job and GPU time of a sweep")
     p.add_argument("--configfile", nargs="+", default=[], metavar="FILE",
                    help="config files laid over config/config.yaml, as for snakemake")
-    p.add_argument("--dataset", help="packed dataset to count clusters in "
-                   "(default: <results>/dataset/cutouts.h5 when it exists, else an estimate)")
+    p.add_argument("--dataset", help="packed dataset to count clusters in, used when it was "
+                   "built from these configs' survey (default: <results>/dataset/cutouts.h5 when "
+                   "it exists, else an estimate)")
     p.add_argument("--profile", metavar="DIR",
                    help="a Snakemake profile (e.g. profiles/slurm): its config: is laid over the "
                    "config files and its jobs: is the default of --jobs")

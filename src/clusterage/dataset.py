@@ -5,7 +5,8 @@ Schema (docs/dataset.md):
   uncompressed so a training job reads the rows of its sample directly (``read_rows``);
 - ``clusters/<column>``: one 1-D dataset per column of the cluster table (galaxy, cluster_id,
   log_age, x, y, ra, dec, cluster_class, distance_mpc);
-- attributes: bands, filters per galaxy, pixel scale, cutout size, data source, software version.
+- attributes: bands, filters per galaxy, pixel scale, cutout size, data source, software version,
+  and ``built_from``, the config keys that decide what the dataset holds (function ``built_from``).
 """
 
 from __future__ import annotations
@@ -27,8 +28,10 @@ SCHEMA_VERSION = 1
 
 
 def write(path: str | Path, images: np.ndarray, clusters: pd.DataFrame, *, source: str,
-          filters: dict[str, list[str]], extra_attrs: dict | None = None) -> None:
-    """Write atomically; ``filters`` maps each galaxy to its 5 filter names."""
+          filters: dict[str, list[str]], built_from: dict | None = None,
+          extra_attrs: dict | None = None) -> None:
+    """Write atomically; ``filters`` maps each galaxy to its 5 filter names, ``built_from`` is
+    the config's record (``built_from(config)``) of the dataset packed from it."""
     images = np.ascontiguousarray(images, dtype=np.float32)
     if images.ndim != 4 or images.shape[-1] != len(BANDS) or images.shape[0] != len(clusters):
         raise ValueError(f"images of shape {images.shape} do not match {len(clusters)} clusters x 5 bands")
@@ -56,6 +59,8 @@ def write(path: str | Path, images: np.ndarray, clusters: pd.DataFrame, *, sourc
                 "software_version": f"clusterage {__version__}",
                 "content_sha256": content_checksum(images, clusters),
             })
+            if built_from is not None:
+                f.attrs["built_from"] = json.dumps(built_from)
             for key, value in (extra_attrs or {}).items():
                 f.attrs[key] = value
 
@@ -109,6 +114,53 @@ def read_rows(path: str | Path, rows) -> np.ndarray:
 def read_attrs(path: str | Path) -> dict:
     with h5py.File(path, "r") as f:
         return {k: (v.tolist() if hasattr(v, "tolist") else v) for k, v in f.attrs.items()}
+
+
+def built_from(config: dict) -> dict:
+    """The config keys that decide what the dataset holds, flat (``data.source``,
+    ``synthetic.seed``, ...): the data source, galaxies and local copy; the per-galaxy files of
+    a real survey and the file layout; the simulated survey's settings when it is simulated; the
+    catalog cuts and the cutout size."""
+    data = config["data"]
+    synthetic = data["source"] == "synthetic"
+    record = {"data.source": data["source"], "data.galaxies": list(data["galaxies"]),
+              "data.local_dir": data["local_dir"]}
+    record.update(_flat("data.layout", data["layout"]))
+    if not synthetic:  # a simulated galaxy always has the default files
+        files = data["galaxy_files"]
+        record.update(_flat("data.galaxy_files", {g: files[g] for g in data["galaxies"] if g in files}))
+    if synthetic and not data["local_dir"]:
+        record.update(_flat("synthetic", config["synthetic"]))
+    record.update(_flat("catalog", config["catalog"]))
+    record["cutout_size"] = config["cutout_size"]
+    return json.loads(json.dumps(record))  # as read back: tuples become lists
+
+
+def not_built_from(path: str | Path, config: dict) -> str | None:
+    """Why the dataset at ``path`` is not the one ``config`` packs (the first config key that
+    differs), or None when it is."""
+    recorded = read_attrs(path).get("built_from")
+    if recorded is None:
+        return f"{path} does not record the config it was built from (written by an older clusterage)"
+    recorded, wanted = json.loads(recorded), built_from(config)
+    for key in dict.fromkeys([*recorded, *wanted]):
+        if recorded.get(key) != wanted.get(key):
+            return f"{path} was built from {key} {_show(recorded.get(key))}, not {_show(wanted.get(key))}"
+    return None
+
+
+def _flat(prefix: str, value) -> dict:
+    if not isinstance(value, dict):
+        return {prefix: value}
+    return {k: v for key, sub in value.items() for k, v in _flat(f"{prefix}.{key}", sub).items()}
+
+
+def _show(value) -> str:
+    if value is None:
+        return "unset"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(_show, value)) + "]"
+    return str(value)
 
 
 def content_checksum(images: np.ndarray, clusters: pd.DataFrame) -> str:

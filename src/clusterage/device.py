@@ -24,8 +24,8 @@ GPU_ENVIRONMENT = (
     "the GPU environment: start Snakemake from a virtual environment made with "
     "`CLUSTERAGE_EXTRAS=gpu ./bootstrap.sh` (JAX's CUDA 12 build; README, 'Running on a Slurm "
     "cluster'), or add `--sdm conda` so that the trainings run in envs/clusterage-gpu.yaml; with "
-    "keras_backend: jax (profiles/slurm sets it under `config:`, which a `--config` on the "
-    "command line replaces)")
+    "keras_backend: jax (profiles/slurm sets it under `config:`; a --configfile or --config of "
+    "yours goes over it)")
 # Python distributions that tell a CPU-only build from a GPU build, per Keras backend.
 _DISTRIBUTIONS = {
     "jax": ("jax", "jaxlib", "jax-cuda12-plugin", "jax-cuda13-plugin"),
@@ -182,33 +182,62 @@ def check(precision: str, *, gpu_resource=0, allow_cpu_fallback: bool = False,
     return record
 
 
+def _gpus(gpus_per_job) -> int:
+    try:
+        return int(getattr(gpus_per_job, "value", gpus_per_job) or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def cannot_use_gpu(backend: str | None, gpus_per_job, *, conda_env: str | None = None,
+                   environ=None) -> str | None:
+    """Why trainings that ask for a GPU cannot use one in this environment (its backend has no
+    GPU build, or is not installed), in a sentence; None where they can, or ask for none, or run
+    in a conda env of their own."""
+    environ = os.environ if environ is None else environ
+    backend = backend or environ.get("KERAS_BACKEND") or "tensorflow"
+    if not _gpus(gpus_per_job) or conda_env:
+        return None
+    build = gpu_build(backend)
+    return None if build else _hint(backend, build)
+
+
+def stop_before_submission(backend: str | None, gpus_per_job, *, conda_env: str | None = None,
+                           allow_cpu_fallback: bool = False, environ=None) -> str | None:
+    """The message that stops a run before its first job where every training would stop at once
+    on a CPU-only build; None where they can run (or ``allow_cpu_fallback`` says to use the CPU)."""
+    why = cannot_use_gpu(backend, gpus_per_job, conda_env=conda_env, environ=environ)
+    if why is None or allow_cpu_fallback:
+        return None
+    return (f"the trainings ask for a GPU but {why}: each would stop at once on its node, so none "
+            f"is submitted. Use {GPU_ENVIRONMENT}. To train on the CPU on purpose, set "
+            f"allow_cpu_fallback: true")
+
+
 def plan_lines(backend: str | None, precisions: dict[str, int], gpus_per_job, *,
                conda_env: str | None = None, allow_cpu_fallback: bool = False,
                environ=None) -> list[str]:
     """What a run (or dry run) will train on, before any job starts: the backend, the precision of
     the training jobs (``precisions``: jobs per dtype policy), the GPUs each asks for and the
-    software it runs in; and a warning when jobs that ask for a GPU would stop on a CPU-only build.
+    software it runs in; and a warning when jobs that ask for a GPU cannot use one here.
     """
     environ = os.environ if environ is None else environ
     backend = backend or environ.get("KERAS_BACKEND") or "tensorflow"
     jobs = sum(precisions.values())
-    build = None if conda_env else gpu_build(backend)
     if conda_env:
         software = f"conda env {conda_env}"
     else:
-        kind = {None: "NOT INSTALLED", True: "GPU build", False: "CPU-only build"}[build]
+        kind = {None: "NOT INSTALLED", True: "GPU build", False: "CPU-only build"}[gpu_build(backend)]
         software = f"{sys.prefix} ({installed(backend)}; {kind})"
-    try:
-        gpus = int(getattr(gpus_per_job, "value", gpus_per_job) or 0)
-    except (TypeError, ValueError):
-        gpus = 0
+    gpus = _gpus(gpus_per_job)
     precision = ", ".join(f"{p} ({n} jobs)" if len(precisions) > 1 else p
                           for p, n in sorted(precisions.items()))
     lines = [f"Trainings: {jobs} jobs, {f'{gpus} GPU each' if gpus else 'no GPU'}; Keras backend "
              f"{backend}, precision {precision}; software: {software}"]
-    if gpus and not conda_env and not build:
+    why = cannot_use_gpu(backend, gpus, conda_env=conda_env, environ=environ)
+    if why:
         outcome = ("will train on the CPU (allow_cpu_fallback: true)" if allow_cpu_fallback
-                   else "will each stop at once")
-        lines.append(f"WARNING: the trainings ask for a GPU but {_hint(backend, build)}: they "
-                     f"{outcome}. Use {GPU_ENVIRONMENT}.")
+                   else "stop the run before any job is submitted")
+        lines.append(f"WARNING: the trainings ask for a GPU but {why}: they {outcome}. Use "
+                     f"{GPU_ENVIRONMENT}.")
     return lines

@@ -2,9 +2,10 @@
 
 Every size is computed from the config (the grid, the model's layer sizes, keep_models) and the
 number of clusters per sample, scaled by the measured numbers below (sources: docs/disk.md and
-docs/benchmarks.md). The cluster counts come from the packed dataset when it exists, else from
-the paper's labels of the configured galaxies (the real survey's counts; a synthetic survey's
-are those times ``synthetic.scale``), which the coverage cut can only lower.
+docs/benchmarks.md). The cluster counts come from the packed dataset when it exists and records
+that it was built from the config's survey, else from the paper's labels of the configured
+galaxies (the real survey's counts; a synthetic survey's are those times ``synthetic.scale``),
+which the coverage cut can only lower.
 """
 
 from __future__ import annotations
@@ -96,6 +97,7 @@ class Clusters:
     log_age: np.ndarray
     source: str
     exact: bool
+    note: str = ""                                             # why a dataset on disk is not used
 
     def in_sample(self, sample_range: dict) -> int:
         keep_ = np.ones(len(self.log_age), dtype=bool)
@@ -111,6 +113,21 @@ def clusters_from_dataset(path: str | Path) -> Clusters:
 
     log_age = read_clusters(path)["log_age"].to_numpy(dtype=float)
     return Clusters(log_age, f"{path}", exact=True)
+
+
+def clusters_for(config: dict, path: str | Path) -> Clusters:
+    """The clusters of the dataset at ``path`` when it was built from this config's survey, else
+    the estimate; ``note`` says why a dataset that exists there is not used."""
+    from .dataset import not_built_from
+
+    if not Path(path).exists():
+        return clusters_from_config(config)
+    why = not_built_from(path, config)
+    if why is None:
+        return clusters_from_dataset(path)
+    clusters = clusters_from_config(config)
+    clusters.note = f"{why}: not used"
+    return clusters
 
 
 def clusters_from_config(config: dict) -> Clusters:
@@ -258,6 +275,7 @@ def report(fp: Footprint, jobs_at_once: int) -> str:
     lines = [
         f"trainings: {fp.trainings} ({fp.settings} settings x {fp.seeds} seeds)",
         f"clusters: {len(c.log_age)} ({'in ' if c.exact else ''}{c.source})",
+        *([f"  {c.note}"] if c.note else []),
         "",
         "disk when the sweep is done:",
         f"  dataset: cutouts.h5 {human(fp.dataset_bytes)}"

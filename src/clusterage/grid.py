@@ -193,6 +193,12 @@ def train_log(results: str, setting: str, seed, fold: str = "") -> str:
     return f"{results}/logs/train/{_run(setting, seed, fold)}.log"
 
 
+def unrecoverable_dir(results: str) -> str:
+    """Where trainings record errors that no retry can cure, which stop the run
+    (clusterage.breaker)."""
+    return f"{results}/logs/unrecoverable"
+
+
 def train_benchmark(results: str, setting: str, seed, fold: str = "") -> str:
     return f"{results}/benchmarks/train/{_run(setting, seed, fold)}.tsv"
 

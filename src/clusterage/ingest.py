@@ -39,8 +39,9 @@ def ingest_galaxy(files: GalaxyFiles, data_dir, out_h5, out_report, *, classes=(
     return report
 
 
-def pack(cutout_files, report_files, out_h5, out_report) -> None:
-    """Concatenate per-galaxy cutout files into the dataset every training job reads."""
+def pack(cutout_files, report_files, out_h5, out_report, config: dict | None = None) -> None:
+    """Concatenate per-galaxy cutout files into the dataset every training job reads; with the
+    workflow's ``config``, the dataset records what it was built from (``dataset.built_from``)."""
     tables, filters, sources = [], {}, set()
     for path in cutout_files:
         with h5py.File(path, "r") as f:
@@ -60,7 +61,8 @@ def pack(cutout_files, report_files, out_h5, out_report) -> None:
             f["images"].read_direct(images, dest_sel=np.s_[start:start + len(table)])
         start += len(table)
     clusters = pd.concat(tables, ignore_index=True)
-    dataset.write(out_h5, images, clusters, source="+".join(sorted(sources)), filters=filters)
+    dataset.write(out_h5, images, clusters, source="+".join(sorted(sources)), filters=filters,
+                  built_from=dataset.built_from(config) if config is not None else None)
     report = pd.concat([pd.read_csv(p) for p in report_files], ignore_index=True)
     total = report[REPORT_COLUMNS[1:]].sum()
     report = pd.concat([report, pd.DataFrame([{"galaxy": "all", **total.to_dict()}])],

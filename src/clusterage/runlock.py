@@ -235,17 +235,20 @@ def unfinished_owner(folder: str | os.PathLike) -> Owner | None:
 
 def announce_rerun(folder: str | os.PathLike, outputs: Iterable[str | os.PathLike],
                    log_file: str | os.PathLike | None, planned: str,
-                   queued: Iterable[str] = ()) -> str | None:
+                   queued: Iterable[str] = (), ended_while_planning: bool = False) -> str | None:
     """Called by a Snakemake process (``planned``: its CLUSTERAGE_PLANNED_AT) before it submits
-    this training; ``queued``: the jobs an earlier process submitted for it and never saw end.
-    Returns the earlier job it duplicates, if any, having made sure that job's outputs will be
-    there for the duplicate: announced to a job that has not finished yet, or, for one that
-    finished while this process was planning, linked into final/ now."""
+    this training; ``queued``: the jobs an earlier process submitted for it and never saw end;
+    ``ended_while_planning``: Snakemake took the outputs for incomplete when it planned (an
+    earlier process's job) and no longer does, so that job ended since, whenever this process
+    started. Returns the earlier job it duplicates, if any, having made sure that job's outputs
+    will be there for the duplicate: announced to a job that has not finished yet, or, for one
+    that finished while this process was planning, linked into final/ now."""
     folder, queued = Path(folder), list(queued)
     owner = _read_owner(folder)
     finished_by = ""
     if owner is not None and owner.finished is not None and (
-            owner.finished >= float(planned) or owner.slurm_job_id in queued):
+            owner.finished >= float(planned) or owner.slurm_job_id in queued
+            or ended_while_planning):
         # It finished while this process was planning, which saw no outputs yet; or it is the
         # earlier process's own job, which finished after that process died, so Snakemake
         # still takes its outputs for incomplete.

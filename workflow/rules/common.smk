@@ -2,6 +2,7 @@
 # the clusterage package; this file only connects it to Snakemake.
 import os
 import re
+import signal
 import sys
 import time
 from pathlib import Path
@@ -11,6 +12,8 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # run from a clone without installing
 
+from clusterage import breaker as _breaker
+from clusterage import configfile as _configfile
 from clusterage import device as _device
 from clusterage import disputes as _disputes
 from clusterage import grid as _grid
@@ -20,6 +23,7 @@ from clusterage.attribution import select_settings as _attribution_settings
 from clusterage.figure_registry import CHART, FIGURES, figure_files
 from clusterage.mast import GalaxyFiles, template_regex
 from clusterage import runlock as _runlock
+from clusterage import slurm_arrays as _slurm_arrays
 from clusterage.runlock import PLANNED_AT
 
 if workflow.is_main_process:
@@ -38,6 +42,34 @@ def _case_of_error(config, message):
         return f"config error in case {name!r} (cases[{m.group(1)}]): "
     return ""
 
+
+def _profile_under_user_config():
+    """Put a profile's ``config:`` under the user's --configfile and --config (Snakemake applies it
+    after them, as if it were --config); the jobs this process starts get the same values."""
+    block, source = _configfile.command_line_profile(sys.argv)
+    if not block:
+        return
+    from snakemake.common.configfile import load_configfile
+
+    user_files = [Path(f).absolute() for f in workflow.config_settings.configfiles]
+    own_files = [f for f in workflow.configfiles if Path(f).absolute() not in user_files]
+    base = {}
+    for path in own_files:
+        base = _configfile.layered(base, load_configfile(path), [], {})
+    command_line = (dict(workflow.config_settings.config)
+                    if _configfile.command_line_gives_config(sys.argv) else {})
+    layered = _configfile.layered(base, block, [load_configfile(f) for f in user_files],
+                                  command_line)
+    config.clear()
+    config.update(layered)
+    # Jobs read the config files again and then --config, last: send them the result at every
+    # key the profile or the command line sets.
+    workflow.config_settings.config_args = _configfile.command_line_args(
+        _configfile.at_paths_of(layered, block, command_line))
+
+
+if workflow.is_main_process:
+    _profile_under_user_config()
 
 try:
     validate(config, workflow.source_path("../schemas/config.schema.yaml"))
@@ -166,16 +198,26 @@ TRAIN_CONDA_ENV = f"envs/{config['training_env']}.yaml"
 if not (Path(workflow.basedir) / TRAIN_CONDA_ENV).is_file():
     raise WorkflowError(f"config error: training_env {config['training_env']!r}: there is no "
                         f"{TRAIN_CONDA_ENV}; choose one of envs/*.yaml")
-for _line in _device.plan_lines(
-    config["keras_backend"],
-    _plan.precisions(PLAN, SEEDS),
-    workflow.resource_settings.overwrite_resources.get("train", {}).get("gpu"),
+TRAIN_DEVICE = dict(
+    gpus_per_job=workflow.resource_settings.overwrite_resources.get("train", {}).get("gpu"),
     conda_env=TRAIN_CONDA_ENV
     if DeploymentMethod.CONDA in workflow.deployment_settings.deployment_method
     else None,
     allow_cpu_fallback=config["allow_cpu_fallback"],
-):
+)
+for _line in _device.plan_lines(config["keras_backend"], _plan.precisions(PLAN, SEEDS),
+                                **TRAIN_DEVICE):
     print(_line, file=sys.stderr)
+
+
+def stop_if_trainings_cannot_run():
+    """Before the first job: trainings that ask for a GPU this environment cannot use would each
+    stop at once on their node; stop here instead, having submitted nothing."""
+    if not any(j.rule.name == "train" for j in workflow.dag.needrun_jobs()):
+        return
+    message = _device.stop_before_submission(config["keras_backend"], **TRAIN_DEVICE)
+    if message:
+        raise WorkflowError(message)
 
 
 def explained_models():
@@ -352,13 +394,22 @@ def announce_duplicates():
     finishes such a run keeps its outputs for this process's job for it, which reuses them
     instead of training again (clusterage.runlock)."""
     earlier = []
-    for job in workflow.dag.needrun_jobs():
+    dag = workflow.dag
+    local = workflow.executor_plugin is None or workflow.executor_plugin.common_settings.local_exec
+    for job in dag.needrun_jobs():
         if job.rule.name != "train":
             continue
         # A queued job is named by Snakemake's incomplete marker, a started one by the run lock.
+        queued = workflow.persistence.external_jobids(job)
+        # Planned as incomplete (an earlier process's job: under a cluster executor its marker
+        # names that job) and the marker gone now: that job ended since, perhaps before this
+        # process set its planning time.
+        planned_incomplete = (job.rule not in dag.forcerules
+                              and not dag.forcefiles.isdisjoint(job.output))
+        ended = planned_incomplete and not queued and not local
         earlier_job = _runlock.announce_rerun(
             f"{job.params.checkpoint}.run", job.output, job.log[0], os.environ[PLANNED_AT],
-            queued=workflow.persistence.external_jobids(job))
+            queued=queued, ended_while_planning=ended)
         if earlier_job:
             earlier.append(earlier_job)
     if earlier:
@@ -393,11 +444,35 @@ def slurm_onstart():
     except slurm_preflight.PreflightError as exc:
         raise WorkflowError(slurm_preflight.message(exc)) from None
     logger.info(f"Slurm preflight: {passed}")
+    arrays = getattr(workflow.executor_settings, "array_jobs", None)
+    for rule in ("train", "attribution"):
+        if _slurm_arrays.in_arrays(rule, arrays):
+            to_run = sum(j.rule.name == rule for j in workflow.dag.needrun_jobs())
+            why = (_slurm_arrays.refusal(rule, _slurm_arrays.plugin_version())
+                   or _slurm_arrays.stall(rule, to_run, workflow.resource_settings.nodes))
+            if why:
+                raise WorkflowError(f"Slurm job arrays: {why}")
+
+
+def stop_on_unrecoverable_failures():
+    """While the run goes on: once several trainings fail with the same error that no retry can
+    cure, say so and stop the run as Ctrl-C does (clusterage.breaker)."""
+    if not any(j.rule.name == "train" for j in workflow.dag.needrun_jobs()):
+        return
+
+    def stop(reason):
+        logger.error(f"Stopping the run: {reason}")
+        os.kill(os.getpid(), signal.SIGINT)
+
+    _breaker.watch(_grid.unrecoverable_dir(RESULTS), float(os.environ[PLANNED_AT]),
+                   config["stop_after_unrecoverable"], stop)
 
 
 onstart:
+    stop_if_trainings_cannot_run()
     slurm_onstart()
     announce_duplicates()
+    stop_on_unrecoverable_failures()
 
 
 # Disputed ages: per setting the seeds' ensemble; for the chosen settings a catalog and gallery,

@@ -5,4 +5,5 @@ to_file(snakemake.log[0])
 
 from clusterage.ingest import pack  # noqa: E402
 
-pack(snakemake.input.cutouts, snakemake.input.reports, snakemake.output.dataset, snakemake.output.report)
+pack(snakemake.input.cutouts, snakemake.input.reports, snakemake.output.dataset, snakemake.output.report,
+     config=snakemake.config)

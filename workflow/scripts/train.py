@@ -5,17 +5,22 @@ start_job(snakemake.log[0], snakemake.threads, snakemake.config.get("keras_backe
 
 from pathlib import Path  # noqa: E402
 
-from clusterage.grid import Hyper, Setting, SplitSpec  # noqa: E402
+from clusterage.breaker import recording  # noqa: E402
+from clusterage.grid import Hyper, Setting, SplitSpec, unrecoverable_dir  # noqa: E402
 from clusterage.runlock import RunLock, file_identity, fingerprint  # noqa: E402
-from clusterage.training import train  # noqa: E402
 
 job = snakemake.params.job
 # One job trains a run at a time. A duplicate (submitted again after the Snakemake process died
 # while its Slurm jobs went on) waits for the first and reuses its outputs (clusterage.runlock).
+# An error no retry can cure (the backend's import, a GPU it cannot see) is recorded for the
+# Snakemake process, which stops the run when several trainings fail with it (clusterage.breaker).
 work = fingerprint(job, snakemake.params.split, dict(snakemake.wildcards.items()),
                    file_identity(snakemake.input[0]))
-with RunLock(f"{snakemake.params.checkpoint}.run", snakemake.output, fingerprint=work,
-             log_file=snakemake.log[0]) as lock:
+with recording(unrecoverable_dir(snakemake.config["results"]), snakemake.log[0]), \
+        RunLock(f"{snakemake.params.checkpoint}.run", snakemake.output, fingerprint=work,
+                log_file=snakemake.log[0]) as lock:
+    from clusterage.training import train
+
     if lock.finished_by is None:
         train(
             snakemake.input[0],  # the packed dataset, or its white-light view for white_light
