@@ -393,3 +393,251 @@ def test_sed_errors_are_seeded_and_can_be_off():
     # planting draws from its own stream: everything else of the survey is unchanged
     keep = [c for c in a["truth"].columns if not c.startswith("sed_")]
     pd.testing.assert_frame_equal(a["truth"][keep], off["truth"][keep])
+
+
+# --- age-dependent shape of the cluster itself (reff_age_slope, young stars, young_ellipticity) ---
+
+_MORPHOLOGY_KEYS = ("reff_age_slope", "young_stars_per_1e4msun", "young_stars_age_myr",
+                    "young_stars_spread", "young_stars_mv_range", "young_stars_vega_colours",
+                    "young_ellipticity")
+_NEW_TRUTH_COLUMNS = ("axis_ratio", "position_angle_deg", "n_young_stars")
+
+
+def _survey_bytes(d: Path) -> dict:
+    return {p.relative_to(d): p.read_bytes() for p in sorted(d.rglob("*")) if p.is_file()}
+
+
+def test_young_morphology_defaults_are_neutral(tmp_path):
+    """The new keys default to neutral values: a survey made with them at their defaults, left
+    out or given explicitly (with the companion keys, which do nothing while the switches are
+    off, set to other values), is byte-identical in every file, and its truth table has no new
+    column. That the switched-off path draws no random number from the existing streams (so
+    the survey is also the one written before these keys existed) is checked by
+    test_young_morphology_draws_from_its_own_streams."""
+    switches = ("reff_age_slope", "young_stars_per_1e4msun", "young_ellipticity")
+    assert {k: DEFAULTS[k] for k in switches} == dict.fromkeys(switches, 0.0)
+    files = GalaxyFiles("ngc3351")
+    base = {"scale": 0.1, "seed": 5}
+    neutral = {**base, "reff_age_slope": 0.0, "young_stars_per_1e4msun": 0.0,
+               "young_ellipticity": 0.0, "young_stars_age_myr": 30.0, "young_stars_spread": 1.0,
+               "young_stars_mv_range": [-9.0, -8.0], "young_stars_vega_colours": [0.0] * 4}
+    on = {**base, "reff_age_slope": 0.2, "young_stars_per_1e4msun": 2.0, "young_ellipticity": 0.5}
+    truths = {name: write_galaxy(tmp_path / name, "ngc3351", params, files)
+              for name, params in (("default", base), ("neutral", neutral), ("on", on))}
+    default, explicit, switched = (_survey_bytes(tmp_path / name)
+                                   for name in ("default", "neutral", "on"))
+    assert default.keys() == explicit.keys() and len(default) == 5 + 4 + 2
+    for k in default:
+        assert default[k] == explicit[k], k
+    assert not set(_NEW_TRUTH_COLUMNS) & set(truths["default"].columns)
+    # switched on, the images, the catalogs' photometry and the truth change
+    assert set(_NEW_TRUTH_COLUMNS) <= set(truths["on"].columns)
+    for b in range(5):
+        assert default[Path(files.image_relpath(b))] != switched[Path(files.image_relpath(b))], b
+
+
+def test_young_morphology_draws_from_its_own_streams():
+    """Switching the shapes and young stars on changes nothing else (every other truth column,
+    the surroundings, the cluster light), and reff_age_slope changes only the sizes, by exactly
+    (t / 10 Myr)^slope: none of them takes a random number from an existing stream, so with
+    them off the survey is the one written before they existed."""
+    base = {"scale": 0.3, "seed": 8}
+    off = simulate("ngc628c", base)
+    on = simulate("ngc628c", {**base, "young_stars_per_1e4msun": 2.0, "young_ellipticity": 0.5})
+    keep = list(off["truth"].columns)
+    pd.testing.assert_frame_equal(off["truth"], on["truth"][keep])
+    for key in ("neighbours", "stars", "nebulae", "lanes"):
+        pd.testing.assert_frame_equal(off[key], on[key])
+    for key in ("cl_flux", "rsg_flux", "nb_flux", "st_flux", "neb_flux", "bg"):
+        np.testing.assert_array_equal(off[key], on[key])
+    assert off["young_stars"].empty and off["axis_ratio"] is None
+
+    slope = 0.3
+    grown = simulate("ngc628c", {**base, "reff_age_slope": slope})
+    t0, t1 = off["truth"], grown["truth"]
+    sizes = ["reff_pc", "a_px"]
+    pd.testing.assert_frame_equal(t0.drop(columns=sizes), t1.drop(columns=sizes))
+    np.testing.assert_allclose(t1["reff_pc"] / t0["reff_pc"], (t0["age_myr"] / 10.0) ** slope,
+                               rtol=1e-12)
+    # the uncatalogued neighbours grow with their own ages too
+    n0, n1 = off["neighbours"], grown["neighbours"]
+    pd.testing.assert_frame_equal(n0.drop(columns="a_px"), n1.drop(columns="a_px"))
+    np.testing.assert_allclose(n1["a_px"] / n0["a_px"],
+                               (10.0 ** (n0["log_age"] - 6.0) / 10.0) ** slope, rtol=1e-12)
+
+
+def _white_light_second_moment(d: Path, files: GalaxyFiles, truth: pd.DataFrame) -> np.ndarray:
+    """Per cluster, sum(I r^2) / sum(I) of the background-subtracted white light within 5 px."""
+    wl = np.mean(_images(d, files), axis=0)
+    yy, xx = np.mgrid[-12:13, -12:13]
+    rr = np.hypot(xx, yy)
+    out = np.full(len(truth), np.nan)
+    for i, c in enumerate(truth.itertuples()):
+        x, y = int(round(c.x)), int(round(c.y))
+        cut = wl[y - 12 : y + 13, x - 12 : x + 13].astype(float)
+        if cut.shape != rr.shape or not c.full_coverage:
+            continue
+        light = np.clip(cut - np.median(cut[(rr >= 8) & (rr <= 12)]), 0, None) * (rr <= 5)
+        out[i] = (light * rr**2).sum() / light.sum()
+    return out
+
+
+def test_reff_age_slope_makes_old_clusters_wider_in_the_images(tmp_path):
+    """With reff_age_slope > 0 the same clusters (same masses, positions and surroundings) are
+    wider in the white-light mosaic when old and narrower when younger than 10 Myr; old ones
+    end up wider than young ones, which they are not without it."""
+    files = GalaxyFiles("ngc628c")
+    moments = {}
+    for slope in (0.0, 0.3):
+        d = tmp_path / f"s{slope}"
+        truth = write_galaxy(d, "ngc628c", {"scale": 0.3, "seed": 12, "reff_age_slope": slope},
+                             files)
+        moments[slope] = _white_light_second_moment(d, files, truth)
+    age = truth["age_myr"].to_numpy()
+    ok = np.isfinite(moments[0.0])
+    old, young = ok & (age > 100), ok & (age < 10)
+    assert old.sum() >= 20 and young.sum() >= 40
+    grew = moments[0.3] - moments[0.0]
+    assert (grew[old] > 0).mean() >= 0.9, grew[old]
+    assert (grew[young] < 0).mean() >= 0.8, grew[young]
+    assert np.median(moments[0.3][old]) > np.median(moments[0.3][young]) + 1.5
+    assert np.median(moments[0.0][old]) < np.median(moments[0.0][young]) + 1.0
+
+
+def test_young_clusters_get_resolved_stars():
+    """young_stars_per_1e4msun > 0: young clusters get a Poisson number of bright blue point
+    sources scattered by young_stars_spread x R_eff, none older than young_stars_age_myr; they
+    are drawn into the mosaic (before the PSF, exactly their flux) and count in the catalog's
+    photometry when inside its aperture."""
+    from clusterage.synthetic import clusters, ssp
+    from clusterage.synthetic.survey import measured_flux, render_compact
+
+    base = {"scale": 0.3, "seed": 9}
+    rate = 2.0
+    sim = simulate("ngc628c", {**base, "young_stars_per_1e4msun": rate})
+    t = sim["truth"]
+    n = t["n_young_stars"].to_numpy()
+    age = t["age_myr"].to_numpy()
+    young = age < DEFAULTS["young_stars_age_myr"]
+    assert (n[young] > 0).sum() >= 10
+    assert (n[~young] == 0).all()
+    expected = rate * t["mass_formed"].to_numpy() / 1e4 * clusters.youth(age, sim["p"])
+    assert abs(n.sum() - expected.sum()) < 5 * np.sqrt(expected.sum())
+    ys = sim["young_stars"]
+    assert len(ys) == n.sum()
+    np.testing.assert_array_equal(np.bincount(ys["cluster"], minlength=len(t)), n)
+    sigma = DEFAULTS["young_stars_spread"] * t["reff_pc"].to_numpy()[ys["cluster"]] / sim["pcpp"]
+    rms = np.sqrt(np.mean((ys["dx"] ** 2 + ys["dy"] ** 2) / (2 * sigma**2)))
+    assert 0.85 < rms < 1.15, rms
+    lo, hi = DEFAULTS["young_stars_mv_range"]
+    assert ys["mv_vega"].between(lo, hi).all()
+    # blue O/B stars behind their cluster's dust: dereddened, the configured Vega colours
+    k = ssp.extinction_k("CCM89") * 3.1 * t["ebv"].to_numpy()[ys["cluster"], None]
+    vega = ssp.zero_points_ab() - 2.5 * np.log10(sim["ys_flux"]) - k + ssp.vega_minus_ab()
+    np.testing.assert_allclose(vega[:, 3] - ssp.distance_modulus(sim["info"].distance_mpc), ys["mv_vega"], atol=1e-9)
+    np.testing.assert_allclose(np.column_stack([vega[:, 0] - vega[:, 1], vega[:, 1] - vega[:, 2],
+                                                vega[:, 2] - vega[:, 3], vega[:, 3] - vega[:, 4]]),
+                               np.broadcast_to(DEFAULTS["young_stars_vega_colours"], (len(ys), 4)),
+                               atol=1e-9)
+
+    off = simulate("ngc628c", base)
+    added = [a - b for a, b in zip(render_compact(sim), render_compact(off))]
+    x = t["x"].to_numpy()[ys["cluster"]] + ys["dx"].to_numpy()
+    y = t["y"].to_numpy()[ys["cluster"]] + ys["dy"].to_numpy()
+    ny, nx = added[0].shape
+    inside = (x >= 0) & (x < nx - 1) & (y >= 0) & (y < ny - 1)
+    for b in range(5):
+        np.testing.assert_allclose(added[b].sum(dtype=float), sim["ys_flux"][inside, b].sum(),
+                                   rtol=1e-3)
+    # the catalog measures the stars within its 4 px aperture, and only those
+    gain = measured_flux(sim) - measured_flux(off)
+    near = np.hypot(ys["dx"], ys["dy"]).to_numpy() <= 4.0
+    has_near = np.bincount(ys["cluster"][near], minlength=len(t)) > 0
+    assert (gain[has_near] > 0).all() and (gain[~has_near] == 0).all()
+    # a later age limit lets older clusters have stars too
+    later = simulate("ngc628c", {**base, "young_stars_per_1e4msun": rate,
+                                 "young_stars_age_myr": 30.0})["truth"]
+    assert (later.loc[age >= 30.0, "n_young_stars"] == 0).all()
+    assert (later.loc[(age >= 10.0) & (age < 30.0), "n_young_stars"] > 0).any()
+
+
+def test_young_clusters_are_elongated():
+    """young_ellipticity: q = 1 - e (1 - t / young_stars_age_myr) for young clusters, round
+    ones from that age on; random position angles."""
+    e = 0.6
+    sim = simulate("ngc628c", {"scale": 0.3, "seed": 9, "young_ellipticity": e})
+    t = sim["truth"]
+    age = t["age_myr"].to_numpy()
+    expected = 1.0 - e * np.clip(1.0 - age / DEFAULTS["young_stars_age_myr"], 0, 1)
+    np.testing.assert_allclose(t["axis_ratio"], expected)
+    assert (t.loc[age >= DEFAULTS["young_stars_age_myr"], "axis_ratio"] == 1.0).all()
+    assert t["axis_ratio"].min() < 1.0 - 0.8 * e
+    assert t["position_angle_deg"].between(0, 180).all() and t["position_angle_deg"].std() > 30
+
+
+def test_elliptical_eff_stamps_are_exact():
+    """The elliptical EFF stamp: at q = 1 the round stamp, at q < 1 a finely sampled elliptical
+    profile, elongated along its position angle."""
+    from clusterage.synthetic import render
+
+    rng = np.random.default_rng(0)
+    n, h = 5, 12
+    fx, fy = rng.uniform(-0.5, 0.5, n), rng.uniform(-0.5, 0.5, n)
+    a = np.array([0.3, 0.8, 1.5, 3.0, 6.0])
+    theta = rng.uniform(0, np.pi, n)
+    np.testing.assert_allclose(render.eff_stamps_elliptical(fx, fy, a, np.ones(n), theta, h),
+                               render.eff_stamps(fx, fy, a, h), rtol=1e-8, atol=1e-14)
+    q = np.array([0.2, 0.4, 0.5, 0.7, 0.9])
+    got = render.eff_stamps_elliptical(fx, fy, a, q, theta, h)
+    assert np.allclose(got.sum(axis=(1, 2)), 1.0)
+    over = 61
+    sub = (np.arange(over) + 0.5) / over - 0.5
+    grid = (np.arange(-h, h + 1)[:, None] + sub[None, :]).ravel()
+    side = 2 * h + 1
+    for i in range(n):
+        X, Y = grid[None, :] - fx[i], grid[:, None] - fy[i]
+        u = np.cos(theta[i]) * X + np.sin(theta[i]) * Y
+        v = np.cos(theta[i]) * Y - np.sin(theta[i]) * X
+        f = (1 + (q[i] * u * u + v * v / q[i]) / a[i] ** 2) ** -1.5
+        f = f.reshape(side, over, side, over).sum(axis=(1, 3))
+        np.testing.assert_allclose(got[i], f / f.sum(), atol=2e-4 * got[i].max())
+        # more light along the position angle than across it
+        d = np.arange(-h, h + 1)
+        along = np.abs(np.cos(theta[i]) * d[None, :] + np.sin(theta[i]) * d[:, None])
+        across = np.abs(np.cos(theta[i]) * d[:, None] - np.sin(theta[i]) * d[None, :])
+        assert (got[i] * along).sum() > (got[i] * across).sum()
+
+
+def test_young_morphology_keys_are_validated():
+    for key, bad in (("reff_age_slope", -0.1), ("young_stars_per_1e4msun", -1.0),
+                     ("young_stars_age_myr", 0.0), ("young_stars_spread", -1.0),
+                     ("young_ellipticity", 0.95), ("young_ellipticity", -0.1),
+                     ("young_stars_mv_range", [-5.0, -7.0]),
+                     ("young_stars_vega_colours", [0.0, 0.0, 0.0]),
+                     ("young_stars_per_1e4msun", "many")):
+        with pytest.raises(ValueError, match=f"synthetic.{key}"):
+            resolve({key: bad})
+    assert resolve({"young_ellipticity": 0.9, "reff_age_slope": 0.5})["young_ellipticity"] == 0.9
+    assert set(_MORPHOLOGY_KEYS) <= set(DEFAULTS)
+
+
+def test_docs_table_lists_every_default_as_the_schema_does():
+    """docs/synthetic-survey.md, "Defaults": one row per key of DEFAULTS, with its default and
+    (for plain keys) the schema's description word for word."""
+    import re
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    props = yaml.safe_load((root / "workflow/schemas/config.schema.yaml").read_text())[
+        "properties"]["synthetic"]["properties"]
+    text = (root / "docs/synthetic-survey.md").read_text().split("\n## Defaults\n", 1)[1]
+    rows = {}
+    for line in text.split("\n## ", 1)[0].splitlines():
+        if m := re.match(r"\| `(\w+)` \| `(.*)` \| (.*) \|$", line):
+            rows[m.group(1)] = (yaml.safe_load(m.group(2)), m.group(3))
+    assert list(rows) == list(DEFAULTS)
+    for key, (default, meaning) in rows.items():
+        assert default == DEFAULTS[key], key
+        if not isinstance(DEFAULTS[key], dict):
+            assert meaning == " ".join(props[key]["description"].split()), key

@@ -1,8 +1,9 @@
 """PHANGS-style cluster catalogs (obs and sed FITS tables) for the planted clusters.
 
-Photometry is the planted cluster light (plus its red supergiant, if any) with the noise of a
-4 px aperture; the SED columns hold the planted truth (the catalog age is the true age) except for
-the planted SED errors (sed_errors.py), which get a wrong but plausible solution.
+Photometry is the planted cluster light (plus its red supergiant, if any, and its resolved young
+stars within the aperture) with the noise of a 4 px aperture; the SED columns hold the planted
+truth (the catalog age is the true age) except for the planted SED errors (sed_errors.py), which
+get a wrong but plausible solution.
 """
 
 from __future__ import annotations

@@ -58,11 +58,16 @@ def draw_metallicity(rng, age_myr: np.ndarray, p: dict) -> np.ndarray:
     return (old & (rng.uniform(size=old.shape) < p["old_low_z_probability"])).astype(int)
 
 
-def draw_reff_pc(rng, mass: np.ndarray, p: dict) -> np.ndarray:
-    """Brown & Gnedin 2021 size-mass relation with lognormal scatter."""
-    return p["reff_pc"] * (mass / 1e4) ** p["reff_mass_slope"] * 10.0 ** rng.normal(
+def draw_reff_pc(rng, mass: np.ndarray, p: dict, age_myr: np.ndarray | None = None) -> np.ndarray:
+    """Brown & Gnedin 2021 size-mass relation with lognormal scatter, times
+    (t / 10 Myr)^reff_age_slope where ``age_myr`` is given (older clusters are larger; Brown &
+    Gnedin 2021, Ryon et al. 2017). The age factor draws no random number."""
+    reff = p["reff_pc"] * (mass / 1e4) ** p["reff_mass_slope"] * 10.0 ** rng.normal(
         0.0, p["reff_scatter_dex"], np.shape(mass)
     )
+    if age_myr is not None and p["reff_age_slope"] != 0:
+        reff = reff * (np.asarray(age_myr, float) / 10.0) ** p["reff_age_slope"]
+    return reff
 
 
 def make_population(rng, log_age: np.ndarray, distance_mpc: float, p: dict) -> pd.DataFrame:
@@ -80,7 +85,7 @@ def make_population(rng, log_age: np.ndarray, distance_mpc: float, p: dict) -> p
     lo, hi = p["mass_range"]
     mass_formed = draw_power_law_mass(rng, np.maximum(lo, m_detect), hi, p["mass_slope"])
     mass = mass_formed * ssp.live_fraction(log_age, z_index)
-    reff_pc = draw_reff_pc(rng, mass, p)
+    reff_pc = draw_reff_pc(rng, mass, p, age_myr)
     m_app = m_abs_1e4 - 2.5 * np.log10(mass_formed / 1e4)[:, None] + ssp.distance_modulus(
         distance_mpc
     ) + a_band
@@ -116,7 +121,58 @@ def make_population(rng, log_age: np.ndarray, distance_mpc: float, p: dict) -> p
 
 def rsg_mags_ab(mv_vega: np.ndarray, ebv: np.ndarray, distance_mpc: float, p: dict) -> np.ndarray:
     """(N, 5) apparent AB magnitudes of red supergiants of given M_V (Vega) behind E(B-V)."""
-    vega = ssp.mags_from_colours(mv_vega, np.asarray(p["rsg_vega_colours"], float))
+    return star_mags_ab(mv_vega, p["rsg_vega_colours"], ebv, distance_mpc, p)
+
+
+def star_mags_ab(mv_vega: np.ndarray, vega_colours, ebv: np.ndarray, distance_mpc: float,
+                 p: dict) -> np.ndarray:
+    """(N, 5) apparent AB magnitudes of stars of given M_V (Vega) and Vega colours (NUV-U, U-B,
+    B-V, V-I) behind E(B-V)."""
+    vega = ssp.mags_from_colours(mv_vega, np.asarray(vega_colours, float))
     ab = vega - ssp.vega_minus_ab()
     k = ssp.extinction_k(p["extinction_law"])
     return ab + ssp.distance_modulus(distance_mpc) + k * p["r_v"] * np.asarray(ebv)[:, None]
+
+
+def youth(age_myr: np.ndarray, p: dict) -> np.ndarray:
+    """max(0, 1 - t / young_stars_age_myr): 1 at birth, 0 from young_stars_age_myr on."""
+    return np.clip(1.0 - np.asarray(age_myr, float) / p["young_stars_age_myr"], 0.0, 1.0)
+
+
+def draw_shapes(rng, age_myr: np.ndarray, p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Axis ratio q = 1 - young_ellipticity x youth and a random position angle (radians)
+    per cluster: young clusters are irregular, older ones round. Own stream, drawn only when
+    young_ellipticity > 0 (the caller's choice)."""
+    q = 1.0 - p["young_ellipticity"] * youth(age_myr, p)
+    theta = rng.uniform(0.0, np.pi, np.shape(age_myr))
+    return q, theta
+
+
+def draw_young_stars(rng, pop: pd.DataFrame, pc_per_px: float, distance_mpc: float, p: dict,
+                     axis_ratio: np.ndarray | None = None, theta: np.ndarray | None = None):
+    """Resolved massive (O/B) stars of young clusters, which are clumpy associations.
+
+    Per cluster N ~ Poisson(young_stars_per_1e4msun x M_formed / 1e4 x youth), each offset from
+    the centre by a Gaussian of sigma young_stars_spread x R_eff per axis (stretched like the
+    cluster's own shape where ``axis_ratio`` is given), M_V uniform in young_stars_mv_range, the
+    Vega colours young_stars_vega_colours, behind the cluster's E(B-V). Returns (per-cluster
+    counts, DataFrame cluster/dx/dy in pixels, (N_stars, 5) count rates).
+    """
+    n = len(pop)
+    lam = (p["young_stars_per_1e4msun"] * pop["mass_formed"].to_numpy() / 1e4
+           * youth(pop["age_myr"].to_numpy(), p))
+    counts = rng.poisson(lam)
+    owner = np.repeat(np.arange(n), counts)
+    m = owner.size
+    sigma = p["young_stars_spread"] * pop["reff_pc"].to_numpy()[owner] / pc_per_px
+    u = rng.normal(0.0, 1.0, m) * sigma
+    v = rng.normal(0.0, 1.0, m) * sigma
+    if axis_ratio is not None:
+        q = np.asarray(axis_ratio, float)[owner]
+        u, v = u / np.sqrt(q), v * np.sqrt(q)           # major axis along u
+        c, s = np.cos(theta[owner]), np.sin(theta[owner])
+        u, v = c * u - s * v, s * u + c * v
+    mv = rng.uniform(*p["young_stars_mv_range"], m)
+    flux = ssp.count_rate(star_mags_ab(mv, p["young_stars_vega_colours"],
+                                       pop["ebv"].to_numpy()[owner], distance_mpc, p))
+    return counts, pd.DataFrame({"cluster": owner, "dx": u, "dy": v, "mv_vega": mv}), flux

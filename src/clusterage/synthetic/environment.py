@@ -187,7 +187,7 @@ def surroundings(rng, env: pd.DataFrame, distance_mpc: float, pc_per_px: float, 
         rng, np.full(m, p["mass_range"][0]), p["mass_range"][1], p["mass_slope"]
     )
     nb_mass = nb_mass_formed * ssp.live_fraction(nb_log_age, nb_z)
-    nb_reff = clusters.draw_reff_pc(rng, nb_mass, p)
+    nb_reff = clusters.draw_reff_pc(rng, nb_mass, p, nb_age)
     nb_mags = (
         ssp.abs_mag_ab(nb_log_age, nb_z) - 2.5 * np.log10(nb_mass_formed / 1e4)[:, None]
         + dmod + k * p["r_v"] * nb_ebv[:, None]

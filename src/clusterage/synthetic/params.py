@@ -35,10 +35,18 @@ DEFAULTS: dict = {
     "reff_pc": 2.5,                    # R_eff = reff_pc (M / 1e4)^reff_mass_slope 10^N(0, scatter)
     "reff_mass_slope": 0.24,
     "reff_scatter_dex": 0.2,
+    "reff_age_slope": 0.0,             # R_eff x (t / 10 Myr)^slope: older clusters are larger
     "rsg_probability": 0.2,
     "rsg_age_range_myr": [10.0, 30.0],
     "rsg_mv_range": [-8.0, -6.0],
     "rsg_vega_colours": [2.0, 1.6, 1.7, 1.8],   # NUV-U, U-B, B-V, V-I (Vega) of a red supergiant
+    # young clusters as clumpy associations: resolved massive stars and irregular shapes
+    "young_stars_per_1e4msun": 0.0,    # mean count per 1e4 Msun formed, x (1 - t / age) (0: none)
+    "young_stars_age_myr": 10.0,       # clusters younger than this are associations
+    "young_stars_spread": 3.0,         # sigma of the stars' offsets, in units of R_eff
+    "young_stars_mv_range": [-7.0, -5.0],
+    "young_stars_vega_colours": [-0.6, -1.5, -0.2, -0.3],   # NUV-U, U-B, B-V, V-I of an O/B star
+    "young_ellipticity": 0.0,          # axis ratio q = 1 - this x (1 - t / young_stars_age_myr)
     "class3_probability": [0.45, 0.25, 0.10],   # per env_age_edges bin <10, 10-100, >100 Myr
     # --- environment (scaled by env_strength) ---
     "env_age_edges_myr": [10.0, 100.0, 1000.0],
@@ -129,6 +137,11 @@ _BOUNDS = {
     "read_noise": (0.0, None),
     "r_v": (0.0, None),
     "reff_pc": (0.0, None),
+    "reff_age_slope": (0.0, None),
+    "young_stars_per_1e4msun": (0.0, None),
+    "young_stars_age_myr": (0.0, None),
+    "young_stars_spread": (0.0, None),
+    "young_ellipticity": (0.0, 0.9),
     "neighbour_radius_pc": (0.0, None),
     "clump_scale_pc": (0.0, None),
     "background_blend_px": (1.0, None),
@@ -142,7 +155,7 @@ _BOUNDS = {
     "sed_errors.max_colour_offset": (0.0, None),
 }
 _POSITIVE = {"scale", "env_memory_myr", "psf_fwhm_px", "spacing_px", "reff_pc", "clump_scale_pc",
-             "neighbour_radius_pc", "r_v", "ebv_max"}
+             "neighbour_radius_pc", "r_v", "ebv_max", "young_stars_age_myr"}
 
 
 def resolve(params: dict | None) -> dict:

@@ -34,7 +34,8 @@ def simulate(target: str, params: dict | None = None) -> dict:
     info = galaxies.TABLE1[target]
     pcpp = galaxies.pc_per_pixel(info.distance_mpc)
     # A stream per stage; a stage added later takes a new stream, so earlier ones do not change.
-    r_age, r_pop, r_env, r_lay, r_sur, r_cat, r_img, r_id, r_pool, r_sed = _rngs(p["seed"], target, 10)
+    (r_age, r_pop, r_env, r_lay, r_sur, r_cat, r_img, r_id, r_pool, r_sed, r_shape,
+     r_stars) = _rngs(p["seed"], target, 12)
 
     ref = reference.log_ages(target)
     n = max(1, int(round(p["scale"] * ref.size)))
@@ -84,6 +85,21 @@ def simulate(target: str, params: dict | None = None) -> dict:
     planted = sed_errors.plant(r_sed, pop, info.distance_mpc, p)
     truth = pd.concat([truth, sed_errors.apply(truth, planted)], axis=1)
 
+    # Young clusters as irregular, clumpy associations (own streams, drawn only when switched
+    # on: with the neutral defaults the survey is the same as without these options).
+    axis_ratio = theta = None
+    if p["young_ellipticity"] > 0:
+        axis_ratio, theta = clusters.draw_shapes(r_shape, pop["age_myr"].to_numpy(), p)
+        truth["axis_ratio"] = axis_ratio
+        truth["position_angle_deg"] = np.degrees(theta)
+    young_stars = pd.DataFrame({"cluster": np.zeros(0, np.int64), "dx": np.zeros(0),
+                                "dy": np.zeros(0)})
+    ys_flux = np.zeros((0, 5))
+    if p["young_stars_per_1e4msun"] > 0:
+        n_ys, young_stars, ys_flux = clusters.draw_young_stars(
+            r_stars, pop, pcpp, info.distance_mpc, p, axis_ratio, theta)
+        truth["n_young_stars"] = n_ys
+
     # RSGs sit inside their cluster; their light is part of the cluster's measured light.
     cl_flux = ssp.count_rate(pop[[f"m_ab_{f}" for f in ssp.FILTERS]].to_numpy())
     rsg = pop["rsg"].to_numpy()
@@ -97,8 +113,21 @@ def simulate(target: str, params: dict | None = None) -> dict:
         p=p, info=info, pcpp=pcpp, layout=lay, wcs=wcs, truth=truth, bg=bg, lanes=lanes,
         nebulae=nebulae, neb_flux=neb_flux, neighbours=nb, nb_flux=nb_flux, stars=stars,
         st_flux=st_flux, cl_flux=cl_flux, rsg_flux=rsg_flux, r_cat=r_cat, r_img=r_img,
-        sed_errors=sed_errors.truth_file(truth, planted),
+        sed_errors=sed_errors.truth_file(truth, planted), axis_ratio=axis_ratio, theta=theta,
+        young_stars=young_stars, ys_flux=ys_flux,
     )
+
+
+def measured_flux(sim: dict) -> np.ndarray:
+    """(N, 5) light of each cluster that its catalog photometry measures: the cluster, its red
+    supergiant, and its resolved young stars that fall within the catalog's aperture."""
+    flux = sim["cl_flux"] + sim["rsg_flux"]
+    ys = sim["young_stars"]
+    if len(ys):
+        inside = np.hypot(ys["dx"].to_numpy(), ys["dy"].to_numpy()) <= catalog.APERTURE_RADIUS_PX
+        flux = flux.copy()
+        np.add.at(flux, ys["cluster"].to_numpy()[inside], sim["ys_flux"][inside])
+    return flux
 
 
 def _donor_pool(rng, pop: pd.DataFrame, info, p: dict) -> pd.DataFrame:
@@ -120,11 +149,22 @@ def _eff_half(a_px: np.ndarray) -> np.ndarray:
     return render.bucket(np.clip(30.0 * a_px, 6.0, 32.0))
 
 
-def _deposit_eff(layers, x, y, a_px, flux):
+def _deposit_eff(layers, x, y, a_px, flux, axis_ratio=None, theta=None):
+    """EFF stamps; those with an axis ratio below 1 elliptical (their major axis sets the
+    stamp size), the rest round by the original code path."""
+    round_ = np.ones(len(x), bool) if axis_ratio is None else axis_ratio >= 1.0
     half = _eff_half(a_px)
-    for h in np.unique(half):
-        s = half == h
+    for h in np.unique(half[round_]):
+        s = round_ & (half == h)
         render.deposit(layers, x[s], y[s], flux[s], int(h), render.eff_stamps, a_px[s])
+    if round_.all():
+        return
+    flat = ~round_
+    half = _eff_half(a_px / np.sqrt(axis_ratio))
+    for h in np.unique(half[flat]):
+        s = flat & (half == h)
+        render.deposit(layers, x[s], y[s], flux[s], int(h), render.eff_stamps_elliptical,
+                       a_px[s], axis_ratio[s], theta[s])
 
 
 def render_compact(sim: dict) -> list[np.ndarray]:
@@ -132,7 +172,8 @@ def render_compact(sim: dict) -> list[np.ndarray]:
     lay, truth = sim["layout"], sim["truth"]
     layers = [np.zeros(lay.shape, np.float32) for _ in range(5)]
     x, y = truth["x"].to_numpy(), truth["y"].to_numpy()
-    _deposit_eff(layers, x, y, truth["a_px"].to_numpy(), sim["cl_flux"])
+    _deposit_eff(layers, x, y, truth["a_px"].to_numpy(), sim["cl_flux"], sim["axis_ratio"],
+                 sim["theta"])
 
     nb = sim["neighbours"]
     if len(nb):
@@ -163,6 +204,11 @@ def render_compact(sim: dict) -> list[np.ndarray]:
         o = st["cluster"].to_numpy()
         render.deposit_points(layers, x[o] + st["dx"].to_numpy(), y[o] + st["dy"].to_numpy(),
                               sim["st_flux"])
+    ys = sim["young_stars"]
+    if len(ys):
+        o = ys["cluster"].to_numpy()
+        render.deposit_points(layers, x[o] + ys["dx"].to_numpy(), y[o] + ys["dy"].to_numpy(),
+                              sim["ys_flux"])
     return layers
 
 
@@ -254,7 +300,7 @@ def write_galaxy(data_dir: Path, target: str, params: dict, files) -> pd.DataFra
         _write_image(data_dir / files.image_relpath(b), image, b, files, target, p, header_wcs)
         del image
 
-    table = catalog.build_tables(sim["r_cat"], truth, sim["cl_flux"] + sim["rsg_flux"], p)
+    table = catalog.build_tables(sim["r_cat"], truth, measured_flux(sim), p)
     catalog.write_catalogs(data_dir, files, table)
     out = truth_table(truth)
     with atomic_path(data_dir / f"synthetic-truth/{target}.csv") as tmp:
