@@ -49,10 +49,10 @@ def test_the_watcher_stops_the_run_once(tmp_path):
     stopped, seen = threading.Event(), []
     thread = watch(tmp_path, time.time(), 2, lambda reason: (seen.append(reason), stopped.set()),
                    poll_s=0.05)
-    fail(tmp_path, "a.log", DeviceError("sees no GPU"))
+    fail(tmp_path, "a.log", DeviceError("sees no GPU (SLURM_JOB_GPUS=0)"))
     time.sleep(0.2)
     assert not stopped.is_set()
-    fail(tmp_path, "b.log", DeviceError("sees no GPU"))
+    fail(tmp_path, "b.log", DeviceError("sees no GPU (SLURM_JOB_GPUS=3)"))  # another node's GPU
     assert stopped.wait(5), "the watcher did not stop the run"
     thread.join(5)
-    assert len(seen) == 1 and "DeviceError: sees no GPU" in seen[0]
+    assert len(seen) == 1 and "DeviceError: sees no GPU (SLURM_JOB_GPUS=0)" in seen[0]

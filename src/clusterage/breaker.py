@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import secrets
 import signal
 import threading
@@ -72,10 +73,12 @@ def tripped(folder: str | os.PathLike, since: float, threshold: int) -> str | No
         except (OSError, ValueError):
             continue
         if record.get("time", 0) >= since:
-            key = (record.get("error", "?"), record.get("message", ""))
+            # The same error on another node may name another GPU index, job or pid.
+            key = (record.get("error", "?"), re.sub(r"\d+", "#", record.get("message", "")))
             by_error.setdefault(key, {})[record.get("run", path.name)] = record
-    for (error, message), runs in by_error.items():
+    for (error, _), runs in by_error.items():
         if len(runs) >= threshold:
+            message = next(iter(runs.values())).get("message", "")
             hosts = sorted({r.get("host", "?") for r in runs.values()})
             jobs = sorted(str(r["slurm_job_id"]) for r in runs.values() if r.get("slurm_job_id"))
             return (f"{len(runs)} trainings failed with the same error, which no retry can cure, "
