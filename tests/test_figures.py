@@ -153,6 +153,8 @@ def test_a_bar_spec_names_its_setting():
         "channels": "white_light", "mask": "inner", "diameter": 40, "unit": "pc",
         "shuffled_labels": False}
     assert figures.parse_bar("five_band/none")["diameter"] == 0
+    with pytest.raises(ValueError, match="'white_light/inner24/true'.*channels/occlusion"):
+        figures.parse_bar("white_light/inner24/true")
 
 
 def test_the_paper_config_plans_1625_trainings():

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from . import inputs
-from .grid import ENVIRONMENT_DIAMETER_PX
+from .grid import ENVIRONMENT_DIAMETER_PX, Setting
 from .metrics import scatter
 
 log = logging.getLogger(__name__)
@@ -447,7 +447,9 @@ def select_settings(spec, plan_names, channels=("five_band", "white_light")) -> 
     """
     names = list(plan_names)
     if spec is None:
-        return [n for n in names if n.split("/")[1] in channels and n.split("/")[2:] == ["none", "true"]]
+        settings = {n: Setting.from_name(n) for n in names}
+        return [n for n, s in settings.items()
+                if s.channels in channels and s.occlusion == "none" and not s.shuffled_labels]
     missing = [s for s in spec if s not in names]
     if missing:
         raise ValueError(f"attribution.settings lists {', '.join(map(repr, missing))}, which no "
@@ -488,7 +490,7 @@ def run_test_split(dataset_path, meta: dict) -> ExplainedSplit:
     fold), channels, masks (pixels, or parsecs at each cluster's galaxy) and normalisation."""
     from . import dataset
     from .galaxies import diameter_pixels
-    from .grid import Hyper, Setting
+    from .grid import Hyper
     from .splits import SPLITS
     from .training import sample_split, split_inputs
 

@@ -13,13 +13,14 @@ from .attribution_intervals import at, occlusion_replicates, profile_replicates
 from .attribution import (ADDITIVE_METHODS, AGE_RANGES, INNER_RADIUS, METHOD_LABEL, METHODS,
                           OCCLUSION_COLUMNS, PROFILE_QUANTITIES, pixel_radius, profile_radii,
                           spread_share)
+from .grid import SETTING_PARTS, Setting, setting_parts
 from .uncertainty import Bootstrap
 
 
 
 def _setting_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    parts = frame["setting"].str.split("/", expand=True)
-    parts.columns = ["sample", "channels", "occlusion", "labels"]
+    parts = pd.DataFrame([setting_parts(s) for s in frame["setting"]], index=frame.index,
+                         columns=list(SETTING_PARTS))
     return pd.concat([frame, parts], axis=1)
 
 
@@ -31,7 +32,8 @@ def setting_title(setting: str, sample_ranges: dict | None = None) -> str:
     """'full/white_light/none/true' -> 'white-light, no mask, full sample' (a figure's words)."""
     from .figures import sample_label, setting_words
 
-    return f"{setting_words(setting)}, {sample_label(setting.split('/')[0], sample_ranges)}"
+    sample = Setting.from_name(setting).sample
+    return f"{setting_words(setting)}, {sample_label(sample, sample_ranges)}"
 
 
 PROFILE_COLUMNS = ["setting", "sample", "channels", "occlusion", "labels", "method", "quantity",

@@ -24,6 +24,7 @@ import pandas as pd
 
 from .atomic import atomic_path, write_json
 from .catalog import ID, CatalogError, read_table
+from .grid import Setting
 from .metrics import scatter
 
 log = logging.getLogger(__name__)
@@ -203,10 +204,11 @@ def catalog_settings(config: dict, planned) -> list[str]:
                             f"settings are {', '.join(planned)}")
     if chosen:
         return chosen
-    samples = sorted({name.split("/")[0] for name in planned}, key=lambda s: (s != "full", s))
+    samples = sorted({Setting.from_name(name).sample for name in planned},
+                     key=lambda s: (s != "full", s))
     for channels in ("five_band", "white_light"):
         for sample in samples:
-            name = f"{sample}/{channels}/none/true"
+            name = Setting(channels, sample).name
             if name in planned:
                 return [name]
     return []

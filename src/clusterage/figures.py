@@ -6,6 +6,7 @@ still running, gives the same figure with the missing parts marked, never an err
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import matplotlib
@@ -21,6 +22,7 @@ import seaborn as sns  # noqa: E402
 
 from .atomic import atomic_path  # noqa: E402
 from .galaxies import TABLE1  # noqa: E402
+from .grid import LABELS, SETTING_PATTERNS, Setting, parse_occlusion, setting_parts  # noqa: E402
 from .metrics import scatter  # noqa: E402
 
 SPLIT_STYLE = {"train": ("tab:blue", "o"), "validation": ("tab:orange", "s"), "test": ("tab:green", "D")}
@@ -441,18 +443,25 @@ def _draw_bars(ax, r: pd.DataFrame, null: float | None) -> None:
     ax.set_xlabel("test scatter (dex)")
 
 
+# A bar of a bar chart: a setting's channels and occlusion, and '/shuffled' for shuffled labels.
+BAR = re.compile(f"(?P<channels>{SETTING_PATTERNS['channels']})"
+                 f"/(?P<occlusion>{SETTING_PATTERNS['occlusion']})(?P<shuffled>/{LABELS[1]})?")
+
+
 def parse_bar(spec: str) -> dict:
     """'white_light/inner24/shuffled' -> channels, mask, diameter, unit, shuffled_labels
     ('inner24pc': 24 parsecs)."""
-    parts = spec.split("/")
-    channels, occlusion = parts[0], parts[1]
-    shuffled = len(parts) > 2 and parts[2] == "shuffled"
-    unit = "pc" if occlusion.endswith("pc") else "px"
-    occlusion = occlusion.removesuffix("pc")
-    mask = "none" if occlusion == "none" else occlusion.rstrip("0123456789")
-    diameter = 0 if mask == "none" else int(occlusion[len(mask):])
-    return {"channels": channels, "mask": mask if diameter else "none", "diameter": diameter,
-            "unit": unit if diameter else "px", "shuffled_labels": shuffled}
+    m = BAR.fullmatch(spec) if isinstance(spec, str) else None
+    if m is None:
+        raise ValueError(f"not a bar: {spec!r}; a bar is channels/occlusion or "
+                         f"channels/occlusion/{LABELS[1]}, e.g. white_light/inner24pc/{LABELS[1]}")
+    return _bar(m["channels"], m["occlusion"], m["shuffled"] is not None)
+
+
+def _bar(channels: str, occlusion: str, shuffled: bool) -> dict:
+    mask, diameter, unit = parse_occlusion(occlusion)
+    return {"channels": channels, "mask": mask, "diameter": diameter, "unit": unit,
+            "shuffled_labels": shuffled}
 
 
 def bar_label(number: int, bar: dict) -> str:
@@ -535,12 +544,13 @@ def plot_cases(table: pd.DataFrame, paths, split: str = "test", max_points: int 
 
 
 def setting_words(setting: str) -> str:
-    """'full/white_light/inner24/true' -> 'white-light, inner mask D = 24' (the case in words)."""
-    parts = setting.split("/")
-    if len(parts) != 4:
+    """'full/white_light/inner24/true' -> 'white-light, inner mask D = 24' (the case in words);
+    anything not a setting's name as it is."""
+    try:
+        parts = setting_parts(setting)
+    except ValueError:
         return setting
-    _, channels, occlusion, labels = parts
-    bar = parse_bar(f"{channels}/{occlusion}" + ("/shuffled" if labels == "shuffled" else ""))
+    bar = _bar(parts["channels"], parts["occlusion"], parts["labels"] == LABELS[1])
     return bar_label(0, bar).split(": ", 1)[1]
 
 
@@ -555,9 +565,9 @@ def _table_interval(table: pd.DataFrame | None, run: dict, split: str) -> str:
     """', 95% interval [lo, hi]' of a run's setting in the scatter table; '' where it has none."""
     if table is None or "scatter_ci_low" not in table:
         return ""
-    sample, channels, occlusion, labels = run["setting"].split("/")
-    rows = table[(table["split"] == split) & (table["sample"] == sample)
-                 & (table["channels"] == channels) & (table["mask"] == "none")
+    setting = Setting.from_name(run["setting"])
+    rows = table[(table["split"] == split) & (table["sample"] == setting.sample)
+                 & (table["channels"] == setting.channels) & (table["mask"] == "none")
                  & ~table["shuffled_labels"].astype(str).str.lower().eq("true")]
     if rows.empty or not np.isfinite(rows["scatter_ci_low"].iloc[0]):
         return ""

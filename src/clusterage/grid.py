@@ -8,7 +8,8 @@ job to name its inputs, the aggregation to find the runs. The run layout is spel
     <results>/attribution/<sample>/<channels>/<occlusion>/<labels>/seed<k>   (explained runs)
 
 and the Snakemake patterns (outputs, checkpoints, logs, benchmarks, wildcard constraints) are
-built from the same pieces.
+built from the same pieces. A setting's name has one grammar (SETTING_PATTERNS): Setting.name
+writes it, Setting.from_name and setting_parts read it back.
 """
 
 from __future__ import annotations
@@ -26,6 +27,47 @@ ENVIRONMENT_DIAMETER_PX = 24
 
 # A setting's name, and the part of every run path below the stage folder.
 SETTING = "{sample}/{channels}/{occlusion}/{labels}"
+SETTING_PARTS = tuple(re.findall(r"\{(\w+)\}", SETTING))
+
+# The grammar of a name: a regex per part (Snakemake's wildcard constraints, the config schema's
+# patterns agree with it). The occlusion part is 'none' (the unmasked model, D = 0), or a mask
+# and its diameter D >= 1: 'inner24' in pixels, 'inner24pc' in parsecs.
+_MASK_KINDS = tuple(m for m in MASKS if m != "none")
+_MASKED = "|".join(_MASK_KINDS)
+_DIAMETER = "[1-9][0-9]*"
+SETTING_PATTERNS = {
+    "sample": "[A-Za-z0-9_]+",
+    "channels": "|".join(CHANNELS),
+    "occlusion": f"none|(?:{_MASKED}){_DIAMETER}(?:pc)?",
+    "labels": "|".join(LABELS),
+}
+_NAME = re.compile(SETTING.format(**{k: f"(?P<{k}>{v})" for k, v in SETTING_PATTERNS.items()}))
+_OCCLUSION = re.compile(f"({_MASKED})({_DIAMETER})(pc)?")
+NAME_FORM = (f"{'/'.join(SETTING_PARTS)}: a sample (letters, digits, underscores); "
+             f"{' or '.join(CHANNELS)}; none, or {' or '.join(_MASK_KINDS)} and a diameter D >= 1 "
+             f"in pixels (inner24) or parsecs (inner24pc); {' or '.join(LABELS)}; "
+             f"e.g. full/white_light/inner24pc/true")
+
+
+def setting_parts(name: str) -> dict[str, str]:
+    """The parts of a setting's name, keyed as in SETTING (``setting_name``'s inverse)."""
+    m = _NAME.fullmatch(name) if isinstance(name, str) else None
+    if m is None:
+        raise ValueError(f"not a setting's name: {name!r}; a name is {NAME_FORM}")
+    return m.groupdict()
+
+
+def parse_occlusion(part: str) -> tuple[str, int, str]:
+    """(mask, diameter, unit) of an occlusion part: 'none' -> ('none', 0, 'px'),
+    'inner24' -> ('inner', 24, 'px'), 'outer12pc' -> ('outer', 12, 'pc')."""
+    if part == "none":
+        return "none", 0, "px"
+    m = _OCCLUSION.fullmatch(part) if isinstance(part, str) else None
+    if m is None:
+        raise ValueError(f"not an occlusion: {part!r}; expected none, or "
+                         f"{' or '.join(_MASK_KINDS)} and a diameter D >= 1 in pixels (inner24) "
+                         f"or parsecs (inner24pc)")
+    return m.group(1), int(m.group(2)), "pc" if m.group(3) else "px"
 
 
 @dataclass(frozen=True)
@@ -65,6 +107,15 @@ class Setting:
     def name(self) -> str:
         return SETTING.format(sample=self.sample, channels=self.channels,
                               occlusion=self.occlusion, labels=self.labels)
+
+    @classmethod
+    def from_name(cls, name: str) -> "Setting":
+        """The setting a name names (``name``'s inverse); an unmasked one has mask 'none'.
+        Raises ValueError, naming it, for a name outside the grammar (NAME_FORM)."""
+        parts = setting_parts(name)
+        mask, diameter, unit = parse_occlusion(parts["occlusion"])
+        return cls(parts["channels"], parts["sample"], mask, diameter,
+                   parts["labels"] == LABELS[1], unit)
 
 
 @dataclass
@@ -224,13 +275,9 @@ EXPLAIN_WILDCARDS = (SETTING, "{seed}")
 
 
 def wildcard_constraints() -> dict[str, str]:
-    """Regexes of the run wildcards, from the names the package knows."""
-    masked = "|".join(rf"{m}\d+(?:pc)?" for m in MASKS if m != "none")
+    """Regexes of the run wildcards: the setting's parts (SETTING_PATTERNS), seed and fold."""
     return {
-        "sample": "[A-Za-z0-9_]+",
-        "channels": "|".join(CHANNELS),
-        "occlusion": f"none|{masked}",
-        "labels": "|".join(LABELS),
+        **SETTING_PATTERNS,
         "seed": r"\d+",
         "fold": r"(?:fold\d+of\d+/)?",
     }

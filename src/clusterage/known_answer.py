@@ -28,7 +28,7 @@ from .attribution_intervals import at, files, occlusion_replicates, profile_repl
 from .attribution_report import PROFILE_PANELS, QUANTITY_LABEL, outside_share
 from .comparisons import WHERE
 from .figures import case_label, interval_err, save
-from .grid import ENVIRONMENT_DIAMETER_PX
+from .grid import ENVIRONMENT_DIAMETER_PX, Setting
 from .uncertainty import Bootstrap, Estimate
 
 
@@ -139,7 +139,7 @@ def checks(on_dir, off_dir, boot: Bootstrap, radius: int = INNER_RADIUS) -> pd.D
 
 
 def _channels(setting: str) -> str:
-    return setting.split("/")[1]
+    return Setting.from_name(setting).channels
 
 
 def _occlusion_cost(results_dir, setting: str, diameter: int) -> float:
@@ -169,7 +169,7 @@ def plot_attribution(table: pd.DataFrame, paths) -> None:
             ax.bar(x, t["outside_mean"], width,
                    yerr=interval_err(t, "outside_mean", "outside_ci_low", "outside_ci_high"),
                    capsize=3, label=run, edgecolor="black", linewidth=0.6)
-        ax.set_xticks(np.arange(len(settings)), [s.split("/")[1].replace("_", " ") for s in settings])
+        ax.set_xticks(np.arange(len(settings)), [_channels(s).replace("_", " ") for s in settings])
         ax.set_ylabel(f"{QUANTITY_LABEL[quantity]}\nbeyond r = {radius} px", fontsize=8.5)
         ax.set_title(METHOD_LABEL[method] + (": what moves the prediction"
                                              if quantity == "spread_share" else ""))

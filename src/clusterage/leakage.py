@@ -27,7 +27,7 @@ from .aggregate import seed_spread
 from .atomic import atomic_path
 from .comparisons import WHERE
 from .figures import save
-from .grid import SPLIT_GROUPS as GROUPS
+from .grid import SPLIT_GROUPS as GROUPS, Setting
 from .replicates import from_results
 from .uncertainty import Bootstrap
 _RUN = re.compile(r"^(?P<group>[a-z]+)-(?P<split_seed>\d+)$")
@@ -72,9 +72,8 @@ def relative_error_replicates(run: Path, boot: Bootstrap) -> dict[str, np.ndarra
 
 
 def _setting_of(row) -> str:
-    occlusion = "none" if row["mask"] == "none" else f"{row['mask']}{int(row['diameter'])}" + (
-        "pc" if row.get("diameter_unit") == "pc" else "")
-    return f"full/{row['channels']}/{occlusion}/true"
+    unit = "pc" if row.get("diameter_unit") == "pc" else "px"
+    return Setting(row["channels"], "full", row["mask"], int(row["diameter"]), unit=unit).name
 
 
 def group_replicates(root, runs: pd.DataFrame, boot: Bootstrap) -> dict[tuple, np.ndarray]:

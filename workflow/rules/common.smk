@@ -494,8 +494,8 @@ def dispute_folders():
 
 def dispute_runs():
     """Each disputed-age setting with the run folders its ensemble combines (partial report)."""
-    return [{**d, "runs": [str(Path(p).parent) for p in setting_predictions(
-        dict(zip(("sample", "channels", "occlusion", "labels"), d["setting"].split("/"))))]}
+    return [{**d, "runs": [str(Path(p).parent)
+                           for p in setting_predictions(_grid.setting_parts(d["setting"]))]}
             for d in dispute_folders()]
 
 

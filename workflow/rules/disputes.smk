@@ -1,7 +1,8 @@
 # Clusters whose catalog (SED) age the CNN disputes: the seeds' out-of-sample predictions of a
 # setting -> ensemble table -> disagreement catalog (CSV) -> gallery (PNG pages + HTML page).
 
-SETTING_DIR = f"{DISPUTES}/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}"
+SETTING_DIR = f"{DISPUTES}/{_grid.SETTING}"
+SETTING_LOG = f"{RESULTS}/logs/disputes/{_grid.SETTING}"
 
 
 localrules:
@@ -21,7 +22,7 @@ rule ensemble:
     conda:
         "../../envs/clusterage.yaml"
     log:
-        f"{RESULTS}/logs/disputes/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/ensemble.log",
+        f"{SETTING_LOG}/ensemble.log",
     script:
         "../scripts/ensemble.py"
 
@@ -41,7 +42,7 @@ rule disagreements:
     conda:
         "../../envs/clusterage.yaml"
     log:
-        f"{RESULTS}/logs/disputes/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/disagreements.log",
+        f"{SETTING_LOG}/disagreements.log",
     script:
         "../scripts/disagreements.py"
 
@@ -64,6 +65,6 @@ rule dispute_gallery:
     conda:
         "../../envs/clusterage.yaml"
     log:
-        f"{RESULTS}/logs/disputes/{{sample}}/{{channels}}/{{occlusion}}/{{labels}}/gallery.log",
+        f"{SETTING_LOG}/gallery.log",
     script:
         "../scripts/dispute_gallery.py"
