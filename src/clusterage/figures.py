@@ -525,7 +525,9 @@ def plot_cases(table: pd.DataFrame, paths, split: str = "test", max_points: int 
     rows = rows.drop_duplicates(["sample", "label"])
     null_last = rows["case"] == "null_predictor"
     rows = pd.concat([rows[~null_last], rows[null_last]])
-    samples = _sample_order(rows["sample"]) or ["full"]
+    # A sample with no model of its own (only its null predictor, for a bar chart) gets no panel.
+    modelled = set(rows.loc[~rows["case"].eq("null_predictor"), "sample"])
+    samples = [s for s in _sample_order(rows["sample"]) if s in modelled] or ["full"]
     n_max = max([int((rows["sample"] == s).sum()) for s in samples] + [1])
     fig, axes = plt.subplots(1, len(samples), figsize=(5.6 * len(samples), 0.42 * n_max + 1.2),
                              squeeze=False)
