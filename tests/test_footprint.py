@@ -226,3 +226,73 @@ def test_a_bad_config_stops_the_plan_naming_the_key(tmp_path):
     out = subprocess.run([CLUSTERAGE, "plan", "--configfile", str(bad)], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode != 0 and "keep_models" in out.stderr
+
+
+NEW_TOOLS = {"calibration": "calibration", "known-answer": "known_answer", "leakage": "leakage",
+             "planted": "planted"}
+
+
+def test_the_clusterage_command_lists_every_subcommand_with_a_line_and_imports_none_at_start():
+    out = subprocess.run([CLUSTERAGE, "--help"], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    listed = out.stdout.split("positional arguments:")[1]
+    for name in ["plan", "inspect", "findings", *NEW_TOOLS]:
+        assert f"\n    {name} " in listed, name  # the name, then its one-line description
+    assert set(cli.TOOLS) == {"findings", *NEW_TOOLS}
+    # The tools' modules (and keras, TensorFlow, matplotlib) are imported only by their subcommand.
+    probe = ("import sys\nfrom clusterage import cli\ntry:\n    cli.main(['--help'])\n"
+             "except SystemExit:\n    pass\n"
+             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('keras', 'tensorflow', 'jax', 'torch', 'matplotlib')"
+             " or m in {'clusterage.' + module for module, _ in cli.TOOLS.values()}))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and out.stdout.splitlines()[-1] == "[]", out.stdout + out.stderr
+
+
+@pytest.mark.parametrize("name", ["findings", *NEW_TOOLS])
+def test_each_tool_subcommand_shows_its_modules_usage(name, capsys):
+    import importlib
+
+    module = importlib.import_module(f"clusterage.{cli.TOOLS[name][0]}")
+    with pytest.raises(SystemExit) as exc:
+        module.main(["--help"])  # as python -m clusterage.<module> --help
+    assert exc.value.code == 0
+    usage = capsys.readouterr().out
+    assert usage.startswith(f"usage: clusterage {name} ")
+    with pytest.raises(SystemExit) as exc:
+        cli.main([name, "--help"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == usage
+
+
+def test_clusterage_calibration_scores_a_results_folder(tmp_path):
+    from test_calibration import survey
+
+    from clusterage import calibration
+
+    paper = dict(zip(calibration.targets()["setting"], calibration.targets()["paper_scatter"]))
+    results = survey(tmp_path / "like", paper)
+    fast = tmp_path / "fast.yaml"
+    fast.write_text("uncertainty: {resamples: 200}\n")
+    out = subprocess.run([CLUSTERAGE, "calibration", str(results), "--out", str(tmp_path / "cal"),
+                          "--configfile", str(fast)],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr  # every check met or held
+    table = pd.read_csv(tmp_path / "cal.csv")
+    assert len(table) == 14 and set(table["survey"]) == {"like"}
+    assert set(table.loc[table["check"] == "level", "verdict"]) == {"met"}
+    assert (tmp_path / "cal.png").exists() and "shuffled labels (Case 7)" in out.stdout
+
+
+@pytest.mark.parametrize("args, needle", [
+    (["findings", "{tmp}/nowhere"], "nowhere/tables/differences.csv"),
+    (["leakage", "{tmp}/nowhere", "--out", "{tmp}/out"], "no finished run under"),
+    (["known-answer", "{tmp}/nowhere", "--out", "{tmp}/out"], "nowhere/partial/tables/scatter.csv"),
+    (["planted", "{tmp}/nowhere"], "nowhere/disputes/full/five_band/none/true/ensemble.csv"),
+])
+def test_a_tool_names_the_missing_results_folder(tmp_path, args, needle):
+    out = subprocess.run([CLUSTERAGE, *[a.format(tmp=tmp_path) for a in args]], cwd=REPO,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0
+    assert out.stderr.startswith(f"clusterage {args[0]}: ") and needle in out.stderr, out.stderr
+    assert "Traceback" not in out.stderr and not list(tmp_path.iterdir())

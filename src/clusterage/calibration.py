@@ -2,7 +2,7 @@
 runs of ``config/calibration.yaml`` and compared with the paper's numbers
 (``data/calibration_targets.csv``), each verdict by an interval (clusterage.uncertainty).
 
-    python -m clusterage.calibration results/calibration/seed1 results/calibration/seed2 \\
+    clusterage calibration results/calibration/seed1 results/calibration/seed2 \\
         --out docs/figures/calibration
 
 Three checks per results folder (one synthetic survey):
@@ -136,7 +136,8 @@ def plot(table: pd.DataFrame, paths) -> None:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="clusterage calibration",
+                                 description=__doc__.split("\n\n")[0])
     ap.add_argument("results", nargs="+", help="results folders of config/calibration.yaml runs")
     ap.add_argument("--out", help="output path without suffix (writes <out>.csv, .png, .pdf)")
     ap.add_argument("--configfile", nargs="*", default=[], metavar="FILE",

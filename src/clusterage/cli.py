@@ -1,8 +1,16 @@
-"""The ``clusterage`` command: look at a sweep before running it, and at a packed dataset.
+"""The ``clusterage`` command: look at a sweep before running it, at a packed dataset, and at
+finished runs.
 
     clusterage plan [--profile DIR] [--configfile FILE ...] [--dataset FILE] [--jobs N]
     clusterage inspect FILE.h5
     clusterage findings RESULTS [RESULTS ...]   # the paper's findings of finished runs
+    clusterage calibration RESULTS [RESULTS ...] [--out PATH]
+    clusterage known-answer RESULTS [RESULTS ...] --out PATH
+    clusterage leakage ROOT --out PATH
+    clusterage planted RESULTS [--out PATH]
+
+The subcommands after ``inspect`` are those of their modules (``clusterage <name> --help``), which
+they import only when run; ``python -m clusterage.<module>`` runs the same.
 
 Run from the workflow's folder (the clone), as Snakemake is: the config is config/config.yaml,
 then a profile's own ``config:``, then each --configfile laid over them key by key (the order the
@@ -18,6 +26,29 @@ from pathlib import Path
 
 from . import footprint, plan, slurm_arrays
 from .configfile import DEFAULT_CONFIG, load_config, load_profile  # noqa: F401 (load_config: tests)
+
+# Subcommands that hand their arguments to a module's main(argv): name -> (module, one line).
+TOOLS = {
+    "findings": ("findings", "the paper's findings of finished runs, decided by their intervals"),
+    "calibration": ("calibration", "a synthetic survey's runs against the paper's Fig. 4 cases"),
+    "known-answer": ("known_answer", "runs on the synthetic survey with and without the planted "
+                     "signal, compared"),
+    "leakage": ("leakage", "runs that differ only in how clusters are split, to measure leakage"),
+    "planted": ("planted", "the disagreement catalog scored against the SED errors planted in a "
+                "synthetic survey"),
+}
+
+
+def run_tool(name: str, argv: list[str]) -> int:
+    """Run the module of subcommand ``name`` on ``argv``, imported only now (some draw figures)."""
+    from importlib import import_module
+
+    module = import_module(f"{__package__ or 'clusterage'}.{TOOLS[name][0]}")
+    try:
+        return int(module.main(argv) or 0)
+    except FileNotFoundError as exc:  # a results folder or one of its tables missing: name it
+        raise SystemExit(f"clusterage {name}: {exc}") from None
+
 
 def cmd_plan(args) -> int:
     directory = Path(args.directory)
@@ -78,6 +109,9 @@ def cmd_inspect(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in TOOLS:
+        return run_tool(argv[0], argv[1:])
     parser = argparse.ArgumentParser(prog="clusterage", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plan", help="trainings, disk, data read per job and GPU time of a sweep")
@@ -97,15 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("inspect", help="summary of a packed dataset or a view of it")
     p.add_argument("file")
     p.set_defaults(func=cmd_inspect)
-    sub.add_parser("findings", add_help=False,
-                   help="the paper's findings of finished runs, decided by their intervals")
-    args, rest = parser.parse_known_args(argv)
-    if args.command == "findings":
-        from . import findings
-
-        return findings.main(rest)
-    if rest:
-        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    for name, (_, line) in TOOLS.items():  # run above, before this parser: listed here only
+        sub.add_parser(name, add_help=False, help=line)
+    args = parser.parse_args(argv)
     return args.func(args)
 
 

@@ -1,6 +1,6 @@
 """Compare runs on the synthetic survey with and without the planted signal.
 
-    python -m clusterage.known_answer results/known_answer/env1 results/known_answer/env0 \
+    clusterage known-answer results/known_answer/env1 results/known_answer/env0 \
         --labels "env_strength 1" "env_strength 0" --out docs/figures/known_answer
 
 writes ``<out>.csv`` (test scatter per case and run with its 95% interval, the null beside it)
@@ -200,7 +200,8 @@ def plot(table: pd.DataFrame, paths) -> None:
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="clusterage known-answer",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("results", nargs="+", help="results folders of the runs")
     ap.add_argument("--labels", nargs="+", help="one label per run")
     ap.add_argument("--out", required=True, help="output path without suffix")

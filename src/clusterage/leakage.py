@@ -1,6 +1,6 @@
 """Summarise runs that differ only in how clusters are split (split.group), to measure leakage.
 
-    python -m clusterage.leakage results/leakage --out docs/figures/leakage
+    clusterage leakage results/leakage --out docs/figures/leakage
 
 reads ``<root>/env<E>/<group>-<split seed>/`` results folders (tables/scatter_per_seed.csv,
 each run's predictions, null/<sample>.json, null/<sample>_overlap.csv) and writes ``<out>.csv``
@@ -176,7 +176,8 @@ def plot(runs: pd.DataFrame, paths, summary: pd.DataFrame | None = None) -> None
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="clusterage leakage",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("root", help="folder holding env<E>/<group>-<seed>/ results folders")
     ap.add_argument("--out", required=True, help="output path without suffix")
     ap.add_argument("--configfile", nargs="*", default=[], metavar="FILE",

@@ -1,6 +1,6 @@
 """Score the disagreement catalog against the SED errors planted in a synthetic survey.
 
-    python -m clusterage.planted results/known_answer/disputes [--setting full/five_band/none/true]
+    clusterage planted results/known_answer/disputes [--setting full/five_band/none/true]
         [--thresholds 1.5 2 2.5 3 4] [--out docs/figures/known_answer_disputes]
 
 Reads what a finished run wrote (``<results>/disputes/<setting>/ensemble.csv`` and
@@ -113,7 +113,8 @@ def evaluate(results, setting: str, thresholds=(1.5, 2.0, 2.5, 3.0, 4.0),
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="clusterage planted",
+                                 description=__doc__.splitlines()[0])
     ap.add_argument("results", help="results folder of a finished run on a synthetic survey")
     ap.add_argument("--setting", default="full/five_band/none/true")
     ap.add_argument("--thresholds", nargs="+", type=float, default=[1.5, 2.0, 2.5, 3.0, 4.0])
