@@ -38,4 +38,4 @@ def test_check_finds_a_rule_without_log(tmp_path):
 
 def test_every_workflow_rule_has_a_log():
     assert rules_without_log(REPO, "--configfile", "tests/configs/tiny.yaml") == [], (
-        "add a `log:` to these rules (see README.md, 'Running on a Slurm cluster')")
+        "add a `log:` to these rules (see docs/slurm.md)")

@@ -22,8 +22,8 @@ SLURM_GPU_INDICES = ("SLURM_JOB_GPUS", "SLURM_STEP_GPUS")
 SLURM_GPU_VARIABLES = SLURM_GPU_COUNTS + SLURM_GPU_INDICES
 GPU_ENVIRONMENT = (
     "the GPU environment: start Snakemake from a virtual environment made with "
-    "`CLUSTERAGE_EXTRAS=gpu ./bootstrap.sh` (JAX's CUDA 12 build; README, 'Running on a Slurm "
-    "cluster'), or add `--sdm conda` so that the trainings run in envs/clusterage-gpu.yaml; with "
+    "`CLUSTERAGE_EXTRAS=gpu ./bootstrap.sh` (JAX's CUDA 12 build; docs/slurm.md), or add "
+    "`--sdm conda` so that the trainings run in envs/clusterage-gpu.yaml; with "
     "keras_backend: jax (profiles/slurm sets it under `config:`; a --configfile or --config of "
     "yours goes over it)")
 # Python distributions that tell a CPU-only build from a GPU build, per Keras backend.

@@ -82,7 +82,7 @@ def sbatch_calls(trainings: int, packed: int | None = None) -> str:
                 "trainings per job (retries add one each)")
     version = plugin_version()
     if refusal("train", version):
-        return line + f"; not as job arrays with {PLUGIN} {version} (README, 'Job arrays')"
+        return line + f"; not as job arrays with {PLUGIN} {version} (docs/slurm.md, 'Job arrays')"
     return line + (f"; as job arrays of at most {PLUGIN_ARRAY_LIMIT} tasks "
                    f"(`slurm-array-jobs: train`, `jobs: {trainings}` or more): "
                    f"{math.ceil(trainings / PLUGIN_ARRAY_LIMIT)}")
