@@ -78,7 +78,8 @@ def tripped(folder: str | os.PathLike, since: float, threshold: int) -> str | No
             by_error.setdefault(key, {})[record.get("run", path.name)] = record
     for (error, _), runs in by_error.items():
         if len(runs) >= threshold:
-            message = next(iter(runs.values())).get("message", "")
+            first = min(runs.values(), key=lambda r: r.get("time", 0))  # the first to fail
+            message = first.get("message", "")
             hosts = sorted({r.get("host", "?") for r in runs.values()})
             jobs = sorted(str(r["slurm_job_id"]) for r in runs.values() if r.get("slurm_job_id"))
             return (f"{len(runs)} trainings failed with the same error, which no retry can cure, "
