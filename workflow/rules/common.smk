@@ -445,11 +445,11 @@ def slurm_onstart():
         raise WorkflowError(slurm_preflight.message(exc)) from None
     logger.info(f"Slurm preflight: {passed}")
     arrays = getattr(workflow.executor_settings, "array_jobs", None)
-    for rule in ("train", "attribution"):
-        if _slurm_arrays.in_arrays(rule, arrays):
-            to_run = sum(j.rule.name == rule for j in workflow.dag.needrun_jobs())
-            why = (_slurm_arrays.refusal(rule, _slurm_arrays.plugin_version())
-                   or _slurm_arrays.stall(rule, to_run, workflow.resource_settings.nodes))
+    for name in ("train", "attribution"):
+        if _slurm_arrays.in_arrays(name, arrays):
+            to_run = sum(j.rule.name == name for j in workflow.dag.needrun_jobs())
+            why = (_slurm_arrays.refusal(name, _slurm_arrays.plugin_version())
+                   or _slurm_arrays.stall(name, to_run, workflow.resource_settings.nodes))
             if why:
                 raise WorkflowError(f"Slurm job arrays: {why}")
 
