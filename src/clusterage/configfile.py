@@ -37,6 +37,18 @@ def layered(base: dict, profile: dict, configfiles: list[dict], command_line: di
     return _merge(config, command_line)
 
 
+def relayered(own_files: list, profile: dict, user_files: list, command_line: dict) -> dict:
+    """:func:`layered` over the files themselves: the workflow's own config files (its
+    ``configfile:``), the profile's ``config:``, the user's ``--configfile`` files in their order,
+    then ``--config``; files read as Snakemake reads them (YAML or JSON)."""
+    from snakemake.common.configfile import load_configfile
+
+    base: dict = {}
+    for path in own_files:
+        base = _merge(base, load_configfile(path))
+    return layered(base, profile, [load_configfile(f) for f in user_files], command_line)
+
+
 def at_paths_of(config: dict, *shapes: dict) -> dict:
     """``config``'s values at exactly the keys the ``shapes`` set (nested mappings followed to
     their leaves): what the jobs are sent with --config, whose nested values Snakemake reads back

@@ -46,20 +46,14 @@ def _case_of_error(config, message):
 def _profile_under_user_config():
     """Put a profile's ``config:`` under the user's --configfile and --config (Snakemake applies it
     after them, as if it were --config); the jobs this process starts get the same values."""
-    block, source = _configfile.command_line_profile(sys.argv)
+    block, _ = _configfile.command_line_profile(sys.argv)
     if not block:
         return
-    from snakemake.common.configfile import load_configfile
-
     user_files = [Path(f).absolute() for f in workflow.config_settings.configfiles]
     own_files = [f for f in workflow.configfiles if Path(f).absolute() not in user_files]
-    base = {}
-    for path in own_files:
-        base = _configfile.layered(base, load_configfile(path), [], {})
     command_line = (dict(workflow.config_settings.config)
                     if _configfile.command_line_gives_config(sys.argv) else {})
-    layered = _configfile.layered(base, block, [load_configfile(f) for f in user_files],
-                                  command_line)
+    layered = _configfile.relayered(own_files, block, user_files, command_line)
     config.clear()
     config.update(layered)
     # Jobs read the config files again and then --config, last: send them the result at every
@@ -210,10 +204,10 @@ for _line in _device.plan_lines(config["keras_backend"], _plan.precisions(PLAN, 
     print(_line, file=sys.stderr)
 
 
-def stop_if_trainings_cannot_run():
+def stop_if_trainings_cannot_run(trainings):
     """Before the first job: trainings that ask for a GPU this environment cannot use would each
     stop at once on their node; stop here instead, having submitted nothing."""
-    if not any(j.rule.name == "train" for j in workflow.dag.needrun_jobs()):
+    if not trainings:
         return
     message = _device.stop_before_submission(config["keras_backend"], **TRAIN_DEVICE)
     if message:
@@ -388,7 +382,7 @@ def kept_models():
     return list(dict.fromkeys(kept + explained_models()))
 
 
-def announce_duplicates():
+def announce_duplicates(trainings):
     """Trainings that an earlier Snakemake process started or submitted and never saw end
     (killed, or its login session closed) may still be queued or running as its jobs. Whoever
     finishes such a run keeps its outputs for this process's job for it, which reuses them
@@ -396,9 +390,7 @@ def announce_duplicates():
     earlier = []
     dag = workflow.dag
     local = workflow.executor_plugin is None or workflow.executor_plugin.common_settings.local_exec
-    for job in dag.needrun_jobs():
-        if job.rule.name != "train":
-            continue
+    for job in trainings:
         # A queued job is named by Snakemake's incomplete marker, a started one by the run lock.
         queued = workflow.persistence.external_jobids(job)
         # Planned as incomplete (an earlier process's job: under a cluster executor its marker
@@ -421,7 +413,7 @@ def announce_duplicates():
             "scancel <id>).")
 
 
-def slurm_onstart():
+def slurm_onstart(jobs):
     """Under the Slurm executor, before the first submission: see a job cancelled by a user
     (sacct: CANCELLED by <uid>) as failed, and check the training's request against the cluster
     (clusterage.slurm_states, clusterage.slurm_preflight)."""
@@ -431,7 +423,7 @@ def slurm_onstart():
     from clusterage import slurm_preflight, slurm_states
 
     slurm_states.install()
-    train = next((j for j in workflow.dag.needrun_jobs() if j.rule.name == "train"), None)
+    train = next((j for j in jobs if j.rule.name == "train"), None)
     if train is None:
         return
     settings = workflow.resource_settings
@@ -447,17 +439,17 @@ def slurm_onstart():
     arrays = getattr(workflow.executor_settings, "array_jobs", None)
     for name in ("train", "attribution"):
         if _slurm_arrays.in_arrays(name, arrays):
-            to_run = sum(j.rule.name == name for j in workflow.dag.needrun_jobs())
+            to_run = sum(j.rule.name == name for j in jobs)
             why = (_slurm_arrays.refusal(name, _slurm_arrays.plugin_version())
                    or _slurm_arrays.stall(name, to_run, workflow.resource_settings.nodes))
             if why:
                 raise WorkflowError(f"Slurm job arrays: {why}")
 
 
-def stop_on_unrecoverable_failures():
+def stop_on_unrecoverable_failures(trainings):
     """While the run goes on: once several trainings fail with the same error that no retry can
     cure, say so and stop the run as Ctrl-C does (clusterage.breaker)."""
-    if not any(j.rule.name == "train" for j in workflow.dag.needrun_jobs()):
+    if not trainings:
         return
 
     def stop(reason):
@@ -468,11 +460,18 @@ def stop_on_unrecoverable_failures():
                    config["stop_after_unrecoverable"], stop)
 
 
+def on_start():
+    """Before the first job: the checks and announcements above, over the jobs to run."""
+    jobs = list(workflow.dag.needrun_jobs())
+    trainings = [j for j in jobs if j.rule.name == "train"]
+    stop_if_trainings_cannot_run(trainings)
+    slurm_onstart(jobs)
+    announce_duplicates(trainings)
+    stop_on_unrecoverable_failures(trainings)
+
+
 onstart:
-    stop_if_trainings_cannot_run()
-    slurm_onstart()
-    announce_duplicates()
-    stop_on_unrecoverable_failures()
+    on_start()
 
 
 # Disputed ages: per setting the seeds' ensemble; for the chosen settings a catalog and gallery,
