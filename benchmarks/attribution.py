@@ -24,7 +24,6 @@ sys.path.insert(0, str(ROOT / "src"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import pandas as pd  # noqa: E402
-
 from run import DEMO, PAPER, cpu_model, make_dataset  # noqa: E402
 
 
@@ -37,8 +36,8 @@ def main(argv=None) -> pd.DataFrame:
 
     import keras
 
-    from clusterage.attribution import Options, explain_run
-    from clusterage.training import Hyper, Setting, train
+    from clusterage.analysis.attribution import Options, explain_run
+    from clusterage.train.training import Hyper, Setting, train
 
     hyper = Hyper(**(DEMO if args.model == "demo" else PAPER), epochs=2, patience=2)
     setting = Setting(args.channels, "full")

@@ -3,7 +3,7 @@
 Run by benchmarks/gpu_run.sh on a GPU machine (no TensorFlow needed: Keras on JAX or PyTorch).
 
 1. Steady images/s of the paper model (Table 2, 112 px, batch 32), float32 and mixed_bfloat16:
-   random data made on the device, clusterage.fitloop.EpochRunner (one compiled call per epoch),
+   random data made on the device, clusterage.train.fitloop.EpochRunner (one compiled call per epoch),
    timed after a compiling call of the same shape.
 2. GPU-seconds of one paper training (five_band, no mask, float32, Adam, batch 32): a synthetic
    in-memory data set of the paper's size (8,651 clusters -> 6,055 train x 4 rotations = 24,220
@@ -11,7 +11,7 @@ Run by benchmarks/gpu_run.sh on a GPU machine (no TensorFlow needed: Keras on JA
    first, x 200 epochs (the paper's maximum; early stopping can only shorten it) + the measured
    first-epoch (compile) time. Checkpoint saving is timed separately (one model.save).
 3. With --ensemble K...: aggregate images/s of K independently seeded paper models trained at
-   once in one process (clusterage.ensemble.EnsembleEpochRunner: jax.vmap of Keras's train_step
+   once in one process (clusterage.analysis.ensemble.EnsembleEpochRunner: jax.vmap of Keras's train_step
    over the K stacked model states, batch 32 and own batch order each; JAX only), per precision
    in --ensemble-precisions, run before the single-model items, K in the order given.
 
@@ -76,7 +76,7 @@ def sync(model):
 def build(shape, precision, seed=0, small=False):
     import keras
 
-    from clusterage.model import build_cnn
+    from clusterage.train.model import build_cnn
 
     keras.mixed_precision.set_dtype_policy(precision)
     keras.utils.set_random_seed(seed)
@@ -93,8 +93,8 @@ def random_data(n, size, seed):
 
 
 def throughput(precision, size, batch, n_batches, repeats, small):
-    from clusterage.fitloop import EpochRunner, epoch_order
-    from clusterage.model import forward_flops
+    from clusterage.train.fitloop import EpochRunner, epoch_order
+    from clusterage.train.model import forward_flops
 
     n = batch * n_batches
     x, y = random_data(n, size, seed=1)
@@ -122,9 +122,9 @@ def ensemble_throughput(precision, size, batch, n_batches, repeats, small, k):
     """K models trained together: aggregate images/s over K x n_batches batches of 32 per epoch."""
     import keras
 
-    from clusterage.ensemble import EnsembleEpochRunner
-    from clusterage.fitloop import epoch_order
-    from clusterage.model import forward_flops
+    from clusterage.analysis.ensemble import EnsembleEpochRunner
+    from clusterage.train.fitloop import epoch_order
+    from clusterage.train.model import forward_flops
 
     n = batch * n_batches
     x, y = random_data(n, size, seed=1)
@@ -169,7 +169,7 @@ def paper_training(precision, size, n_clusters, epochs_timed, small, out_dir):
     """Per-epoch seconds on a data set of the paper's size; extrapolated to 200 epochs."""
     import keras
 
-    from clusterage.fitloop import EpochRunner, epoch_order
+    from clusterage.train.fitloop import EpochRunner, epoch_order
 
     n_train = int(0.70 * n_clusters) * 4
     n_val = int(0.85 * n_clusters) - int(0.70 * n_clusters)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # K seeds of one setting trained at once in one process: aggregate images/s of the paper
-# CNN (112 px, batch 32 per model) with clusterage.ensemble.EnsembleEpochRunner (jax.vmap over the
+# CNN (112 px, batch 32 per model) with clusterage.analysis.ensemble.EnsembleEpochRunner (jax.vmap over the
 # stacked model states), K=5 then K=2, mixed_bfloat16 and float32, and the single-model baseline
 # on the same card. For the device machine (Python 3.12 with JAX, no Keras): make the wheels here
 # first with benchmarks/gpu_wheels.sh (carry: [".whl"]). At most 4 files in $OUT: gpu.log,

@@ -48,7 +48,7 @@ def cpu_model() -> str:
 
 def make_dataset(path: Path, n: int, size: int = 112, seed: int = 0) -> Path:
     """Random cutouts with a bright centre; speed does not depend on what the pixels show."""
-    from clusterage import dataset
+    from clusterage.survey import dataset
 
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:size, :size] - size // 2
@@ -84,7 +84,7 @@ def peak_flops(quick: bool) -> float:
 
 
 def io_and_inputs(path: Path):
-    from clusterage import dataset, inputs
+    from clusterage.survey import dataset, inputs
 
     size_mb = path.stat().st_size / 1e6
     dt = best_time(lambda: dataset.read(path))
@@ -129,7 +129,7 @@ def plain_fit(model_kw, x, y, xv, yv, epochs, seed=0):
     """The baseline: Keras fit on the in-memory numpy arrays, one call per epoch as train() did."""
     import keras
 
-    from clusterage.model import build_cnn
+    from clusterage.train.model import build_cnn
 
     keras.utils.set_random_seed(seed)
     model = build_cnn(x.shape[1:], conv_filters=model_kw["conv_filters"],
@@ -166,7 +166,7 @@ class TimedRunner:
     seconds: list = []
 
     def __new__(cls, *args, **kwargs):
-        from clusterage.fitloop import EpochRunner
+        from clusterage.train.fitloop import EpochRunner
 
         runner = EpochRunner(*args, **kwargs)
         inner = runner.train_epoch
@@ -197,8 +197,8 @@ def runner_steady_rate(model_kw, x, y, n_batches, seed=0, repeat=3):
     """Images/s of the training path's own compiled steps, with nothing between them."""
     import keras
 
-    from clusterage.fitloop import EpochRunner
-    from clusterage.model import build_cnn
+    from clusterage.train.fitloop import EpochRunner
+    from clusterage.train.model import build_cnn
 
     keras.utils.set_random_seed(seed)
     model = build_cnn(x.shape[1:], conv_filters=model_kw["conv_filters"],
@@ -219,8 +219,8 @@ def interleaved(x, y, xv, yv, rounds):
     """Whole epochs of the training path and of plain fit, alternating, so both see the same load."""
     import keras
 
-    from clusterage.fitloop import EpochRunner, epoch_order
-    from clusterage.model import build_cnn
+    from clusterage.train.fitloop import EpochRunner, epoch_order
+    from clusterage.train.model import build_cnn
 
     kw = dict(conv_filters=DEMO["conv_filters"], dense_units=DEMO["dense_units"],
               learning_rate=DEMO["learning_rate"], seed=0)
@@ -245,17 +245,17 @@ def interleaved(x, y, xv, yv, rounds):
 def demo_section(path: Path, n_clusters: int, epochs: int, peak: float, tmp: Path):
     import keras
 
-    from clusterage import dataset, inputs
-    from clusterage.model import build_cnn, forward_flops
     from clusterage.grid import Hyper, Setting, SplitSpec
-    from clusterage.training import prepare_splits, train
+    from clusterage.survey import dataset, inputs
+    from clusterage.train.model import build_cnn, forward_flops
+    from clusterage.train.training import prepare_splits, train
 
     hyper = Hyper(**DEMO, epochs=epochs, patience=epochs + 1, rotations=4)
     setting = Setting("five_band", "full")
     clock = EpochClock()
-    logging.getLogger("clusterage.training").addHandler(clock)
-    logging.getLogger("clusterage.training").setLevel(logging.INFO)
-    import clusterage.training as training_module
+    logging.getLogger("clusterage.train.training").addHandler(clock)
+    logging.getLogger("clusterage.train.training").setLevel(logging.INFO)
+    import clusterage.train.training as training_module
 
     training_module.EpochRunner, original = TimedRunner, training_module.EpochRunner
     t0 = time.perf_counter()
@@ -264,7 +264,7 @@ def demo_section(path: Path, n_clusters: int, epochs: int, peak: float, tmp: Pat
     finally:
         training_module.EpochRunner = original
     total = time.perf_counter() - t0
-    logging.getLogger("clusterage.training").removeHandler(clock)
+    logging.getLogger("clusterage.train.training").removeHandler(clock)
     meta = json.loads((tmp / "train-out" / "metadata.json").read_text())
     n_train = meta["split"]["n_train_augmented"]
     t = clock.times
@@ -315,7 +315,7 @@ def demo_section(path: Path, n_clusters: int, epochs: int, peak: float, tmp: Pat
     demo_epoch_s = n_train / path_rate_later
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     code = ("import sys; from clusterage.grid import Hyper, Setting; "
-            "from clusterage.training import train; "
+            "from clusterage.train.training import train; "
             f"train(sys.argv[1], sys.argv[2], Setting('five_band', 'full'), seed=1, "
             f"hyper=Hyper(**{DEMO!r}, epochs=1, rotations=4))")
     t0 = time.perf_counter()
@@ -331,7 +331,7 @@ def demo_section(path: Path, n_clusters: int, epochs: int, peak: float, tmp: Pat
 
 
 def paper_section(peak: float, quick: bool):
-    from clusterage.model import forward_flops
+    from clusterage.train.model import forward_flops
 
     rng = np.random.default_rng(0)
     n = 96 if quick else 160

@@ -25,7 +25,7 @@ from clusterage.galaxies import TABLE1
 CHILD = r"""
 import json, resource, sys, time
 from pathlib import Path
-from clusterage.mast import GalaxyFiles
+from clusterage.survey.mast import GalaxyFiles
 from clusterage.synthetic import write_galaxy
 out, target, params = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
 t0 = time.perf_counter()

@@ -5,7 +5,7 @@
 
 Both run in this process on the same error matrices. The plain loop (per replicate: draw the
 clusters, then per model ``np.median`` of the drawn errors, then the seed draw) is timed on
-``--baseline-settings`` settings, and the vectorised path of ``clusterage.uncertainty`` (one
+``--baseline-settings`` settings, and the vectorised path of ``clusterage.analysis.uncertainty`` (one
 array operation per model over all replicates) on the same settings and on the whole grid; their
 replicates are checked to be identical. It also times reading one run's ``predictions.csv`` at
 the real survey's size (8,651 clusters), which the aggregation does once per run. Writes
@@ -25,8 +25,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clusterage.analysis.uncertainty import (
+    Bootstrap,
+    ClusterDraws,
+    model_scatters,
+    setting_replicates,
+)
 from clusterage.metrics import SCATTER_FACTOR
-from clusterage.uncertainty import Bootstrap, ClusterDraws, model_scatters, setting_replicates
 
 
 def plain_loop(errors: np.ndarray, test: ClusterDraws, boot: Bootstrap, key: str) -> np.ndarray:

@@ -10,7 +10,7 @@ from astropy.io import fits
 from astropy.table import Table
 from astropy.wcs import WCS
 
-from clusterage.mast import GalaxyFiles
+from clusterage.survey.mast import GalaxyFiles
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -78,7 +78,7 @@ def break_trainings(work: Path, marker: Path) -> None:
     retry can cure) while ``marker`` exists."""
     script = work / "workflow" / "scripts" / "train.py"
     text = script.read_text()
-    anchor = "    from clusterage.training import train\n"
+    anchor = "    from clusterage.train.training import train\n"
     assert anchor in text, f"{script} no longer imports the training inside its run; move the fault"
     if "break_trainings" not in text:
         script.write_text(text.replace(anchor, BROKEN_IMPORT.format(marker=str(marker)) + anchor, 1))

@@ -8,9 +8,8 @@ import pandas as pd
 import pytest
 from backends import BACKEND_MODULES, run_on_backend
 
-from clusterage import attribution as A
-from clusterage import inputs
-
+from clusterage.analysis import attribution as A
+from clusterage.survey import inputs
 
 # Runs in a fresh process per backend (Keras picks its backend once, at import). A small CNN
 # with non-zero biases (as after training) on 40 x 40 five-filter cutouts behind an inner mask.
@@ -18,8 +17,9 @@ PROBE = """
 import json
 import numpy as np
 import keras
-from clusterage import attribution as A, inputs
-from clusterage.model import build_cnn
+from clusterage.analysis import attribution as A
+from clusterage.survey import inputs
+from clusterage.train.model import build_cnn
 
 rng = np.random.default_rng(0)
 raw = rng.gamma(2.0, 1.0, (6, 40, 40, 5)).astype(np.float32)
@@ -227,7 +227,7 @@ def test_blur_baseline_keeps_the_mean_and_smooths():
 
 
 def test_a_run_with_another_dataset_is_refused(tmp_path):
-    from clusterage import dataset
+    from clusterage.survey import dataset
 
     clusters = pd.DataFrame({"galaxy": ["ngc628c"] * 12, "cluster_id": np.arange(12),
                              "log_age": np.linspace(6, 9, 12), "x": 0.0, "y": 0.0, "ra": 0.0,
@@ -265,8 +265,8 @@ def test_a_model_that_reads_only_one_region_is_attributed_there(region):
 
 
 def test_attribution_figures_are_drawn_before_any_run_is_explained(tmp_path):
-    from clusterage import attribution_report as R
-    from clusterage.uncertainty import Bootstrap
+    from clusterage.analysis.uncertainty import Bootstrap
+    from clusterage.report import attribution_report as R
 
     R.write_tables([], [], [], tmp_path / "p.csv", tmp_path / "o.csv", Bootstrap(100, 0.95, 0))
     profiles, occlusion = pd.read_csv(tmp_path / "p.csv"), pd.read_csv(tmp_path / "o.csv")
@@ -282,8 +282,8 @@ def test_attribution_figures_are_drawn_before_any_run_is_explained(tmp_path):
 
 
 def test_profile_table_averages_clusters_then_seeds(tmp_path):
-    from clusterage import attribution_report as R
-    from clusterage.uncertainty import Bootstrap
+    from clusterage.analysis.uncertainty import Bootstrap
+    from clusterage.report import attribution_report as R
 
     files = []
     for seed, values in ((0, [0.2, 0.4]), (1, [0.5, 0.7])):
@@ -305,8 +305,8 @@ def test_profile_table_averages_clusters_then_seeds(tmp_path):
 def test_profile_table_gives_the_spread_share_of_each_seed(tmp_path):
     """The signed sums of each run become one spread-share profile per seed, then mean and spread
     over seeds, beside the |attribution| fractions."""
-    from clusterage import attribution_report as R
-    from clusterage.uncertainty import Bootstrap
+    from clusterage.analysis.uncertainty import Bootstrap
+    from clusterage.report import attribution_report as R
 
     files, expected = [], []
     rng = np.random.default_rng(0)
@@ -350,10 +350,10 @@ def test_a_run_is_explained_on_exactly_its_test_clusters_with_its_own_masks(tmp_
     parsecs hides a different number of pixels in each galaxy."""
     import h5py
 
-    from clusterage import dataset
     from clusterage.galaxies import diameter_pixels
     from clusterage.grid import Hyper, Setting, SplitSpec
-    from clusterage.training import train
+    from clusterage.survey import dataset
+    from clusterage.train.training import train
 
     n, size = 80, 32
     rng = np.random.default_rng(4)

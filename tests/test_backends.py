@@ -5,14 +5,13 @@ import functools
 import pytest
 from backends import BACKEND_MODULES, run_on_backend
 
-
 # Runs in a fresh process: Keras picks its backend once, at import.
 STEP = """
 import json
 import numpy as np
 import keras
-from clusterage.fitloop import EpochRunner, epoch_order
-from clusterage.model import build_cnn
+from clusterage.train.fitloop import EpochRunner, epoch_order
+from clusterage.train.model import build_cnn
 
 def steps(precision):
     keras.mixed_precision.set_dtype_policy(precision)

@@ -1,4 +1,4 @@
-"""A run stops when its trainings fail alike for a reason no retry can cure (clusterage.breaker)."""
+"""A run stops when its trainings fail alike for a reason no retry can cure (clusterage.cluster.breaker)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from clusterage.breaker import recording, tripped, watch
-from clusterage.device import DeviceError
+from clusterage.cluster.breaker import recording, tripped, watch
+from clusterage.train.device import DeviceError
 
 
 def fail(folder, run, exc):

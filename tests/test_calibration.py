@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterage import calibration
+from clusterage.analysis.uncertainty import Bootstrap
+from clusterage.checks import calibration
 from clusterage.metrics import scatter
-from clusterage.uncertainty import Bootstrap
 
 N = 2000
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import REPO
 
 from clusterage import galaxies, grid, plan
-from conftest import REPO
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from clusterage import device
 from conftest import REPO
 from runs import snakemake
 from test_training import make_dataset
 from test_workflow import copy_workflow
+
+from clusterage.train import device
 
 # What Slurm sets in a job that holds one GPU (the CI cluster's fake GPU looks the same).
 SLURM_GPU_JOB = {"SLURM_JOB_ID": "42", "SLURM_GPUS_ON_NODE": "1", "SLURM_JOB_GPUS": "0",
@@ -28,7 +28,7 @@ BACKENDS = [b for b in ("tensorflow", "jax") if importlib.util.find_spec(b) is n
 RUNNER = """
 import json, sys
 from clusterage.grid import Hyper, Setting
-from clusterage.training import train
+from clusterage.train.training import train
 args = json.loads(sys.argv[1])
 train(args["data"], args["out"], Setting("five_band", "full"), seed=0,
       hyper=Hyper(conv_filters=(4, 4, 4), dense_units=(8,), epochs=2, rotations=1,
@@ -76,7 +76,7 @@ def test_a_job_given_a_gpu_its_backend_cannot_see_stops_before_training(data, tm
     proc = train_in_subprocess(data, tmp_path / "run", backend, SLURM_GPU_JOB, fallback=False)
     assert proc.returncode != 0, proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
-    assert last.startswith("clusterage.device.DeviceError: this job was given a GPU"), last
+    assert last.startswith("clusterage.train.device.DeviceError: this job was given a GPU"), last
     # The message names the backend, what it sees, why, and the environment to use.
     assert f"Keras backend {backend!r} sees none, only" in last and "CPU" in last.upper()
     assert "SLURM_GPUS_ON_NODE=1" in last
@@ -135,7 +135,7 @@ def test_the_profiles_config_trains_on_jax_in_bfloat16_and_says_so(profile_run):
     assert meta["compute"]["precision_note"].startswith("deviation from the paper (float32)")
     log = work / "results-tiny/logs/train/full/five_band/none/true/seed0.log"
     ours = [line.split(": ", 1)[1] for line in log.read_text().splitlines()
-            if " clusterage." in line and " clusterage.runlock" not in line]  # the job's lock first
+            if " clusterage." in line and " clusterage.train.runlock" not in line]  # the job's lock first
     assert ours[0].startswith("device: CPU only (cpu:0"), ours[:4]
     assert ours[1].startswith("backend: keras ") and " on jax (jax " in ours[1], ours[1]
     assert ours[2].startswith("precision: mixed_bfloat16; deviation from the paper"), ours[2]

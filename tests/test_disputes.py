@@ -10,12 +10,20 @@ import pandas as pd
 import pytest
 from astropy.table import Table
 
-from clusterage import dataset
-from clusterage.catalog import CatalogError
-from clusterage.dispute_gallery import write_gallery
-from clusterage.disputes import (DisputesError, catalog_colours, catalog_root, catalog_settings,
-                                 ensemble, read_runs, write_catalog, write_ensemble)
-from clusterage.mast import GalaxyFiles
+from clusterage.analysis.disputes import (
+    DisputesError,
+    catalog_colours,
+    catalog_root,
+    catalog_settings,
+    ensemble,
+    read_runs,
+    write_catalog,
+    write_ensemble,
+)
+from clusterage.report.dispute_gallery import write_gallery
+from clusterage.survey import dataset
+from clusterage.survey.catalog import CatalogError
+from clusterage.survey.mast import GalaxyFiles
 
 
 def _run(path, preds: dict, split_of: dict, sed: dict):
@@ -237,9 +245,9 @@ def _clusters(n, seed=0, spread=3000.0):
 
 @pytest.mark.parametrize("group", ["none", "overlap"])
 def test_folds_give_every_cluster_one_out_of_sample_prediction(group):
-    from clusterage import overlap
     from clusterage.grid import SplitSpec
-    from clusterage.splits import SPLITS, fold_rows, split_labels, split_rows
+    from clusterage.survey import overlap
+    from clusterage.survey.splits import SPLITS, fold_rows, split_labels, split_rows
 
     n, k = 203, 5
     clusters = _clusters(n)
@@ -319,7 +327,7 @@ def test_cross_validation_models_cover_every_cluster_once(tmp_path):
     from test_training import make_dataset
 
     from clusterage.grid import Hyper, Setting
-    from clusterage.training import train
+    from clusterage.train.training import train
 
     data = make_dataset(tmp_path / "d.h5", n=45, size=24)
     hyper = Hyper(conv_filters=(2, 2, 2), dense_units=(4,), learning_rate=3e-3, batch_size=16,
@@ -347,8 +355,8 @@ def test_planted_sed_errors_are_enriched_in_the_catalog(tmp_path_factory):
     measures that with the demo model)."""
     from runs import finished_run
 
-    from clusterage.planted import evaluate
-    from clusterage.uncertainty import Bootstrap
+    from clusterage.analysis.uncertainty import Bootstrap
+    from clusterage.checks.planted import evaluate
 
     work = finished_run(tmp_path_factory, "tests/configs/disputes.yaml")
     results = work / "results-disputes"
@@ -371,8 +379,8 @@ def test_planted_sed_errors_are_enriched_in_the_catalog(tmp_path_factory):
 
 
 def test_partial_report_draws_the_disputes_of_the_runs_finished_so_far(runs, tmp_path):
-    from clusterage.disputes import current
-    from clusterage.figure_registry import BY_RULE
+    from clusterage.analysis.disputes import current
+    from clusterage.report.figure_registry import BY_RULE
 
     dirs, _ = runs
     d = current("full/five_band/none/true", dirs, threshold=3.0, max_spread=1.0)
@@ -386,8 +394,8 @@ def test_partial_report_draws_the_disputes_of_the_runs_finished_so_far(runs, tmp
 
 
 def test_precision_and_recall_of_a_flagged_list_carry_intervals_against_the_base_rate():
-    from clusterage.planted import score
-    from clusterage.uncertainty import Bootstrap
+    from clusterage.analysis.uncertainty import Bootstrap
+    from clusterage.checks.planted import score
 
     table = pd.DataFrame({"galaxy": "ngc628c", "cluster_id": np.arange(200)})
     errors = table.iloc[:10]                                   # base rate 0.05

@@ -19,9 +19,9 @@ import pytest
 from astropy.io import fits
 from astropy.table import Table
 
-from clusterage import bundle, filecheck, transfer
-from clusterage import download as dl
-from clusterage.mast import GalaxyFiles, template_regex
+from clusterage.survey import bundle, filecheck, transfer
+from clusterage.survey import download as dl
+from clusterage.survey.mast import GalaxyFiles, template_regex
 
 FAST = dict(retries=3, backoff_s=0.01, backoff_max_s=0.05, timeout_s=2.0)
 NGC628C = {

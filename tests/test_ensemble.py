@@ -16,9 +16,9 @@ SEEDS = (11, 12, 13)
 TRAIN = """
 import json, sys
 import numpy as np
-from clusterage.ensemble import EnsembleEpochRunner
-from clusterage.fitloop import EpochRunner, epoch_order
-from clusterage.model import build_cnn
+from clusterage.analysis.ensemble import EnsembleEpochRunner
+from clusterage.train.fitloop import EpochRunner, epoch_order
+from clusterage.train.model import build_cnn
 
 out, seeds = sys.argv[1], json.loads(sys.argv[2])
 rng = np.random.default_rng(0)
@@ -54,8 +54,8 @@ print(json.dumps(report))
 
 OTHER_BACKEND = """
 import numpy as np
-from clusterage.ensemble import EnsembleEpochRunner
-from clusterage.model import build_cnn
+from clusterage.analysis.ensemble import EnsembleEpochRunner
+from clusterage.train.model import build_cnn
 x = np.zeros((4, 24, 24, 5), np.float32)
 try:
     EnsembleEpochRunner([build_cnn(x.shape[1:], conv_filters=(4, 4, 4), dense_units=(8,))],

@@ -7,11 +7,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from clusterage import aggregate, figures, grid
-from clusterage.metrics import scatter
 from conftest import REPO, validated
 from runs import finished_run, snakemake
+
+from clusterage import grid
+from clusterage.analysis import aggregate
+from clusterage.metrics import scatter
+from clusterage.report import figures
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -252,7 +254,7 @@ def legend_inside_figure(fig, legend):
 
 @pytest.mark.parametrize("mask", ["inner", "outer"])
 def test_sweep_figures_draw_the_table(tmp_path, mask):
-    from clusterage.inputs import visible_mask
+    from clusterage.survey.inputs import visible_mask
 
     table = sweep_table()
     fig = figures.plot_sweep(table, mask, [tmp_path / "f.png", tmp_path / "f.pdf"], RANGES)
@@ -459,7 +461,7 @@ def test_fig7_draws_each_groups_relative_error(tmp_path):
 
 
 def test_the_registry_names_each_figure_once_with_its_caption():
-    from clusterage.figure_registry import BY_RULE, FIGURES, figure_files
+    from clusterage.report.figure_registry import BY_RULE, FIGURES, figure_files
 
     config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
     names = [name for name, _, _ in figure_files(config["bar_charts"])]

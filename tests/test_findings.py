@@ -7,10 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from clusterage import aggregate, findings, grid, summary
-from clusterage.metrics import scatter
 from conftest import REPO, validated
+
+from clusterage import grid
+from clusterage.analysis import aggregate, findings
+from clusterage.metrics import scatter
+from clusterage.report import summary
 
 N_TEST = 150
 

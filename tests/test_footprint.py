@@ -8,10 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
-from clusterage import cli, footprint, ingest, keep, plan
 from conftest import REPO
 from test_training import make_dataset
+
+from clusterage import cli, plan
+from clusterage.cluster import footprint
+from clusterage.survey import ingest
+from clusterage.train import keep
 
 CLUSTERAGE = str(Path(sys.executable).with_name("clusterage"))
 GB = 1e9
@@ -45,7 +48,7 @@ def plan_text(capsys, work: Path, *configfiles: str, dataset: Path | None = None
     ((32, 32, 5), (4, 4, 4), (8,)),
 ])
 def test_parameters_and_flops_are_those_of_the_built_model(shape, conv, dense):
-    from clusterage.model import build_cnn, forward_flops
+    from clusterage.train.model import build_cnn, forward_flops
 
     model = build_cnn(shape, conv_filters=conv, dense_units=dense)
     assert footprint.parameter_count(shape, conv, dense) == model.count_params()
@@ -53,7 +56,7 @@ def test_parameters_and_flops_are_those_of_the_built_model(shape, conv, dense):
 
 
 def test_a_kept_weights_file_is_the_size_the_plan_says(tmp_path):
-    from clusterage.model import build_cnn, save_weights_only
+    from clusterage.train.model import build_cnn, save_weights_only
 
     model = build_cnn((112, 112, 5), conv_filters=(32, 64, 128), dense_units=(128, 64, 32))
     model.optimizer.build(model.trainable_variables)  # as after training: Adam's moments exist
@@ -268,7 +271,7 @@ def test_each_tool_subcommand_shows_its_modules_usage(name, capsys):
 def test_clusterage_calibration_scores_a_results_folder(tmp_path):
     from test_calibration import survey
 
-    from clusterage import calibration
+    from clusterage.checks import calibration
 
     paper = dict(zip(calibration.targets()["setting"], calibration.targets()["paper_scatter"]))
     results = survey(tmp_path / "like", paper)

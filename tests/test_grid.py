@@ -6,11 +6,12 @@ import re
 
 import pytest
 import yaml
+from conftest import REPO, validated
 from snakemake.exceptions import WorkflowError
 
-from clusterage import figures, grid, plan
+from clusterage import grid, plan
 from clusterage.grid import Setting
-from conftest import REPO, validated
+from clusterage.report import figures
 
 OCCLUSIONS = [("none", 0, "px"), ("inner", 24, "px"), ("outer", 12, "px"), ("inner", 24, "pc"),
               ("outer", 90, "pc"), ("inner", 2, "px")]

@@ -4,12 +4,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from astropy.io import fits
-
-from clusterage import dataset
-from clusterage.catalog import CatalogError, read_catalog
-from clusterage.cutouts import ImageError, extract
-from clusterage.ingest import ingest_galaxy, pack
 from conftest import tan_wcs, write_catalogs, write_mosaic
+
+from clusterage.survey import dataset
+from clusterage.survey.catalog import CatalogError, read_catalog
+from clusterage.survey.cutouts import ImageError, extract
+from clusterage.survey.ingest import ingest_galaxy, pack
 
 
 def value_at(band, row, col):
@@ -110,7 +110,7 @@ def test_nan_or_infinite_positions_are_dropped_counted_and_named(small_galaxy, t
     ra, dec = wcs.pixel_to_world_values(np.nan_to_num(xs), np.nan_to_num(ys, posinf=0.0))
     write_catalogs(files, data_dir, {"ID_PHANGS_CLUSTER": [11, 12, 13, 14], "x": xs, "y": ys,
                                      "ra": ra, "dec": dec}, [5.0, 100.0, 1000.0, 3.0])
-    with caplog.at_level("WARNING", logger="clusterage.catalog"):
+    with caplog.at_level("WARNING", logger="clusterage.survey.catalog"):
         report = ingest_galaxy(files, data_dir, tmp_path / "c.h5", tmp_path / "r.csv")
     assert report.iloc[0]["dropped_bad_position"] == 2 and report.iloc[0]["n_kept"] == 2
     assert pd.read_csv(tmp_path / "r.csv").iloc[0]["dropped_bad_position"] == 2

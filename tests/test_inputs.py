@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from clusterage import inputs
+from clusterage.survey import inputs
 
 
 @pytest.mark.parametrize("diameter", [2, 12, 24, 40, 80])

@@ -6,8 +6,8 @@ import os
 import pandas as pd
 import pytest
 
-from clusterage.known_answer import checks, main
-from clusterage.uncertainty import Bootstrap
+from clusterage.analysis.uncertainty import Bootstrap
+from clusterage.checks.known_answer import checks, main
 
 BOOT = Bootstrap(1000, 0.95, 0)
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterage import leakage
+from clusterage.analysis.uncertainty import Bootstrap
+from clusterage.checks import leakage
 from clusterage.metrics import scatter
-from clusterage.uncertainty import Bootstrap
 
 
 def _run(root, env, group, split_seed, test_scatters, null_test, leaky, n_test=100):

@@ -15,7 +15,7 @@ import sys
 from clusterage.logs import to_file
 to_file(sys.argv[1])
 import warnings
-from clusterage.training import Hyper, Setting, train
+from clusterage.train.training import Hyper, Setting, train
 train(sys.argv[2], sys.argv[3], Setting("white_light", "full"), seed=0,
       hyper=Hyper(conv_filters=(4, 4, 4), dense_units=(8,), learning_rate=3e-3, epochs=2,
                   rotations=1))

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from clusterage.metrics import null_predictor, predictive_power, relative_error, scatter
-from clusterage.splits import sample_indices, split_indices
+from clusterage.survey.splits import sample_indices, split_indices
 
 
 def test_scatter_is_1_49_times_the_median_absolute_error():

@@ -109,8 +109,13 @@ def test_user_config_goes_over_the_profile_in_the_plan():
 
 
 def test_profile_layer_is_found_as_snakemake_finds_profiles(tmp_path, monkeypatch):
-    from clusterage.configfile import (at_paths_of, command_line_args, command_line_gives_config,
-                                      command_line_profile, layered)
+    from clusterage.configfile import (
+        at_paths_of,
+        command_line_args,
+        command_line_gives_config,
+        command_line_profile,
+        layered,
+    )
 
     monkeypatch.chdir(REPO)
     block, source = command_line_profile(["snakemake", "--profile", "profiles/slurm", "all"], {})

@@ -8,7 +8,6 @@ import subprocess
 import pandas as pd
 import pytest
 import yaml
-
 from runs import finished_run, snakemake
 
 FIGURES = ["scatter_vs_diameter", "cases", "fig2_predictions", "fig3_inner_masks", "fig4_cases",

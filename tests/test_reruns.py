@@ -5,7 +5,6 @@ import shutil
 
 import pytest
 import yaml
-
 from runs import fail_first_training, finished_run, snakemake
 
 

@@ -13,15 +13,23 @@ from pathlib import Path
 
 import pytest
 
-from clusterage.runlock import (HISTORY, LOCK_NAME, Owner, RunBusy, RunLock, _slurm_duration_s,
-                                expect_duplicate, owner_alive)
+from clusterage.train.runlock import (
+    HISTORY,
+    LOCK_NAME,
+    Owner,
+    RunBusy,
+    RunLock,
+    _slurm_duration_s,
+    expect_duplicate,
+    owner_alive,
+)
 
 # A process that holds the run lock and writes the outputs after `hold` seconds, or exits without
 # releasing it (as after kill -9).
 HOLDER = textwrap.dedent("""
     import json, sys, time
     from pathlib import Path
-    from clusterage.runlock import RunLock
+    from clusterage.train.runlock import RunLock
     folder, outputs, hold, how = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
     lock = RunLock(folder, outputs, fingerprint="same work", heartbeat_s=0.2).acquire()
     print("holding", flush=True)
@@ -163,7 +171,7 @@ def test_only_one_of_many_contenders_takes_a_dead_owners_run(tmp_path):
     record(tmp_path, slurm_job_id="4711")
     script = textwrap.dedent("""
         import sys, time
-        from clusterage.runlock import RunLock
+        from clusterage.train.runlock import RunLock
         lock = RunLock(sys.argv[1], [], poll_s=0.05, deadline=time.time() + 3,
                        state_of=lambda job: "FAILED" if job == "4711" else "RUNNING")
         try:
@@ -260,7 +268,7 @@ def test_a_deliberate_rerun_trains_again(tmp_path, monkeypatch, case):
 
 
 def test_fingerprint_tells_inputs_and_parameters_apart(tmp_path):
-    from clusterage.runlock import file_identity, fingerprint
+    from clusterage.train.runlock import file_identity, fingerprint
     data = tmp_path / "d.h5"
     data.write_text("a")
     first = fingerprint({"lr": 1e-3}, file_identity(data))
@@ -278,7 +286,7 @@ def test_a_duplicate_logs_that_it_reused_and_the_owners_log_whole(tmp_path):
     script = textwrap.dedent("""
         import logging, sys
         from clusterage.logs import to_file
-        from clusterage.runlock import RunLock
+        from clusterage.train.runlock import RunLock
         to_file(sys.argv[1])
         logging.getLogger("job").info("the duplicate starts")
         with RunLock(sys.argv[2], [sys.argv[3]], fingerprint="same work",
@@ -298,7 +306,7 @@ def test_a_duplicate_logs_that_it_reused_and_the_owners_log_whole(tmp_path):
 
 
 def test_unfinished_owner_names_a_held_or_abandoned_run_only(tmp_path):
-    from clusterage.runlock import unfinished_owner
+    from clusterage.train.runlock import unfinished_owner
     assert unfinished_owner(tmp_path / "none") is None
     holder = start_holder(tmp_path / "crashed", [tmp_path / "out"], hold=0, how="crash")
     assert holder.wait(10) == 3
@@ -309,7 +317,7 @@ def test_unfinished_owner_names_a_held_or_abandoned_run_only(tmp_path):
 
 def test_announce_rerun_covers_queued_started_and_just_finished_runs(tmp_path, monkeypatch):
     """What the workflow does before it submits a training again after a crash."""
-    from clusterage.runlock import EXPECTED, announce_rerun
+    from clusterage.train.runlock import EXPECTED, announce_rerun
     outputs = [tmp_path / "run" / "metrics.json"]
     planned = str(time.time())
     assert announce_rerun(tmp_path / "fresh", outputs, None, planned) is None
@@ -341,7 +349,7 @@ def test_job_that_ends_between_the_reruns_start_and_its_announcement_is_reused(t
     goes with it before the rerun announces; the rerun still planned the training as incomplete.
     The announcement keeps the outputs and the duplicate reuses them; without that knowledge it
     would train again."""
-    from clusterage.runlock import announce_rerun
+    from clusterage.train.runlock import announce_rerun
     outputs = [tmp_path / "run" / "metrics.json"]
     monkeypatch.setenv("SLURM_JOB_ID", "4711")
     owner = finished_run(tmp_path, outputs, announced=False)
@@ -375,7 +383,7 @@ def test_earlier_process_job_that_finished_before_the_rerun_planned_is_reused(tm
     still takes the outputs for incomplete (the dead process never saw the job end) and submits
     the training again: that job reuses the finished outputs instead of training twice. A job
     of another process (not among the earlier process's jobs) is a deliberate rerun."""
-    from clusterage.runlock import announce_rerun
+    from clusterage.train.runlock import announce_rerun
     outputs = [tmp_path / "run" / "metrics.json"]
     monkeypatch.setenv("SLURM_JOB_ID", "4711")
     owner = finished_run(tmp_path, outputs, announced=False)

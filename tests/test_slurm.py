@@ -27,7 +27,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-
 from runs import break_trainings, fail_first_training
 
 REPO = Path(__file__).resolve().parents[1]
@@ -340,7 +339,7 @@ def run_key(parts: tuple[str, ...]) -> str:
 
 
 def lock_events(workdir: Path, since: float) -> dict[str, list[dict]]:
-    """The run locks' history (clusterage.runlock) since then, by the Comment of the run's jobs."""
+    """The run locks' history (clusterage.train.runlock) since then, by the Comment of the run's jobs."""
     root = workdir / "results-tiny" / "checkpoints"
     events = {}
     for path in root.rglob("history.jsonl"):
@@ -373,7 +372,7 @@ def wait_for(condition, limit_s: float, what: str, proc: subprocess.Popen | None
 LOCK_JOB = """
 import os, sys, time
 from pathlib import Path
-from clusterage.runlock import RunLock
+from clusterage.train.runlock import RunLock
 folder, out, hold = sys.argv[1], Path(sys.argv[2]), float(sys.argv[3])
 with RunLock(folder, [out], fingerprint="the same work", poll_s=1) as lock:
     if lock.finished_by is None:
@@ -697,7 +696,7 @@ def test_job_arrays_are_refused_before_any_submission(slurm_run):
     """snakemake-executor-plugin-slurm 2.8.0's job arrays, tried on this cluster, fail every task
     but the first (each checks the first job's outputs): asked for them, the run stops before
     any submission and says why (a later plugin is let through, checked for the other fault)."""
-    from clusterage.slurm_arrays import plugin_version, refusal
+    from clusterage.cluster.slurm_arrays import plugin_version, refusal
 
     if refusal("train", plugin_version()) is None:
         pytest.skip(f"snakemake-executor-plugin-slurm {plugin_version()} is not known to break arrays")

@@ -15,10 +15,16 @@ import sys
 
 import pytest
 import yaml
-
-from clusterage import slurm_preflight, slurm_states
-from clusterage.slurm_preflight import PreflightError, check, minutes, origins_of, sbatch_options
 from conftest import REPO
+
+from clusterage.cluster import slurm_preflight, slurm_states
+from clusterage.cluster.slurm_preflight import (
+    PreflightError,
+    check,
+    minutes,
+    origins_of,
+    sbatch_options,
+)
 
 PARTITIONS = {"gpu": "2-00:00:00", "short": "4:00:00", "cpu": "infinite"}
 NODE = {"gpu": (16, 64000, 4), "short": (16, 64000, 4), "cpu": (64, 256000, 0)}
@@ -166,8 +172,14 @@ def test_the_plugin_still_queries_states_where_the_adapter_wraps_them(plugin):
 
 
 def test_job_arrays_are_refused_with_the_plugin_that_breaks_them_and_the_plan_counts_calls():
-    from clusterage.slurm_arrays import (array_rules, in_arrays, plugin_version, refusal,
-                                         sbatch_calls, stall)
+    from clusterage.cluster.slurm_arrays import (
+        array_rules,
+        in_arrays,
+        plugin_version,
+        refusal,
+        sbatch_calls,
+        stall,
+    )
 
     assert array_rules("train, attribution") == {"train", "attribution"}
     assert in_arrays("train", "all") and in_arrays("train", "train") and not in_arrays("train", None)

@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterage import dataset, overlap, plan, reference
+from clusterage import plan
 from clusterage.galaxies import TABLE1
-from clusterage.ingest import null_predictor_for_sample
-from clusterage.metrics import null_predictor
 from clusterage.grid import SplitSpec
-from clusterage.splits import SPLITS, overlap_report, split_labels, split_rows
+from clusterage.metrics import null_predictor
+from clusterage.survey import dataset, overlap, reference
+from clusterage.survey.ingest import null_predictor_for_sample
+from clusterage.survey.splits import SPLITS, overlap_report, split_labels, split_rows
 
 PAPER_NULL = {"full": ({}, (1.2200, 1.0721, 1.2200)),
               "no_extremes": ({"min_log_age": 7.0, "max_log_age": 9.5}, (0.5676, 0.5632, 0.6138))}

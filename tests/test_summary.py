@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from clusterage import summary
-from clusterage.comparisons import DIFFERENCE_COLUMNS
+from clusterage.analysis.comparisons import DIFFERENCE_COLUMNS
+from clusterage.report import summary
 
 
 def row(case, split="test", mask="none", diameter=0, mean=np.nan, std=np.nan, n=3, null=1.2,

@@ -13,7 +13,7 @@ from astropy.table import Table
 from astropy.wcs import WCS
 
 from clusterage import galaxies
-from clusterage.mast import GalaxyFiles
+from clusterage.survey.mast import GalaxyFiles
 from clusterage.synthetic import DEFAULTS, resolve, simulate, write_galaxy
 from clusterage.synthetic.environment import keep_probability
 
@@ -148,14 +148,14 @@ def test_coverage_fraction_full_size():
 
 
 def test_ages_are_the_real_labels_at_scale_one():
-    from clusterage import reference
+    from clusterage.survey import reference
 
     t = simulate("ngc3351", {"scale": 1.0})["truth"]
     np.testing.assert_array_equal(np.sort(t["log_age"]), np.sort(reference.log_ages("ngc3351")))
 
 
 def test_reference_cluster_ids_carry_each_real_cluster_with_its_own_age():
-    from clusterage import reference
+    from clusterage.survey import reference
 
     t = simulate("ngc3351", {"scale": 1.0, "cluster_ids": "reference", "edge_fraction": 0.0})["truth"]
     ref = reference.table().query("key == 'ngc3351'")
@@ -318,8 +318,12 @@ def test_figures(small, tmp_path):
 
 
 def test_example_cutouts_show_the_mosaic_pixels_with_aperture_and_scale_bar(small):
-    from clusterage.synthetic.figures import (APERTURE_RADIUS_PX, asinh_stretch,
-                                              draw_example_cutouts, pick_by_age)
+    from clusterage.synthetic.figures import (
+        APERTURE_RADIUS_PX,
+        asinh_stretch,
+        draw_example_cutouts,
+        pick_by_age,
+    )
 
     d, files, truth = small
     fig = draw_example_cutouts(d, "ngc628c", truth)

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clusterage import dataset
 from clusterage.grid import Hyper, Setting
+from clusterage.survey import dataset
 
 TINY = dict(conv_filters=[4, 4, 4], dense_units=[8], learning_rate=3e-3, batch_size=16,
             epochs=8, patience=20, rotations=4)
@@ -40,7 +40,7 @@ def make_dataset(path: Path, n=120, size=32, seed=0):
 RUNNER = """
 import sys, json
 from clusterage.grid import Hyper, Setting
-from clusterage.training import train
+from clusterage.train.training import train
 args = json.loads(sys.argv[1])
 train(args["data"], args["out"], Setting("five_band", "full", "inner", 4), seed=3,
       hyper=Hyper.from_config(args["hyper"]), checkpoint_dir=args["ckpt"])
@@ -110,10 +110,10 @@ def test_a_run_writes_scored_predictions_history_and_metadata(tiny_data):
 LOADER = """
 import json, sys
 import numpy as np, pandas as pd
-from clusterage import dataset
-from clusterage.keep import load_model
+from clusterage.survey import dataset
+from clusterage.train.keep import load_model
 from clusterage.grid import Hyper, Setting, SplitSpec
-from clusterage.training import prepare_splits
+from clusterage.train.training import prepare_splits
 run, data = sys.argv[1], sys.argv[2]
 model, meta = load_model(run)
 images, clusters, _ = dataset.read(data)
@@ -159,7 +159,7 @@ def test_killed_run_resumes_from_its_last_epoch_to_the_same_metrics(tiny_data):
 
 
 def test_the_same_config_gives_identical_numbers_and_other_threads_an_agreeing_interval(tiny_data):
-    from clusterage.uncertainty import Bootstrap, ClusterDraws, model_scatters
+    from clusterage.analysis.uncertainty import Bootstrap, ClusterDraws, model_scatters
 
     def test_rows(out):
         p = pd.read_csv(out / "predictions.csv")
@@ -197,7 +197,7 @@ def test_a_leftover_checkpoint_of_another_model_is_not_resumed(tiny_data):
 def test_a_mask_in_parsecs_hides_the_same_physical_disc_in_near_and_far_galaxies():
     from clusterage.galaxies import pc_per_pixel
     from clusterage.grid import SplitSpec
-    from clusterage.training import prepare_splits
+    from clusterage.train.training import prepare_splits
 
     n, size = 60, 112
     rng = np.random.default_rng(2)

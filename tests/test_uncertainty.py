@@ -1,13 +1,19 @@
-"""Intervals of scatters and of their differences (clusterage.uncertainty, clusterage.replicates)."""
+"""Intervals of scatters and of their differences (clusterage.analysis.uncertainty, clusterage.analysis.replicates)."""
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from clusterage.analysis.replicates import Replicates
+from clusterage.analysis.uncertainty import (
+    Bootstrap,
+    ClusterDraws,
+    Estimate,
+    model_scatters,
+    resampled,
+    setting_replicates,
+)
 from clusterage.metrics import SCATTER_FACTOR, null_predictor, scatter
-from clusterage.replicates import Replicates
-from clusterage.uncertainty import (Bootstrap, ClusterDraws, Estimate, model_scatters, resampled,
-                                    setting_replicates)
 
 MEDIAN_ABS_NORMAL = 0.6744897501960817  # median of |N(0, 1)|
 
@@ -136,8 +142,8 @@ def test_settings_on_the_same_test_clusters_share_their_draws(tmp_path):
 
 
 def test_attribution_readings_of_a_draw_that_keeps_every_cluster_once_are_the_plain_ones():
-    from clusterage.attribution import spread_share
-    from clusterage.uncertainty import mean_replicates, spread_share_replicates
+    from clusterage.analysis.attribution import spread_share
+    from clusterage.analysis.uncertainty import mean_replicates, spread_share_replicates
 
     rng = np.random.default_rng(4)
     sums = np.cumsum(rng.normal(size=(40, 5)), axis=1)

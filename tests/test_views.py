@@ -3,11 +3,11 @@ had read the whole dataset."""
 
 import numpy as np
 import pytest
-
-from clusterage import dataset, inputs, views
-from clusterage.grid import Hyper, Setting, SplitSpec
-from clusterage.training import prepare_splits, sample_split, split_inputs
 from test_training import make_dataset
+
+from clusterage.grid import Hyper, Setting, SplitSpec
+from clusterage.survey import dataset, inputs, views
+from clusterage.train.training import prepare_splits, sample_split, split_inputs
 
 NO_EXTREMES = {"min_log_age": 7.0, "max_log_age": 9.5}
 

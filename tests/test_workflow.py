@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
 from conftest import REPO
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
@@ -87,7 +86,7 @@ def test_tiny_run_keeps_per_run_records_and_logs(tiny_run):
     assert len(logs) == 8 and all("scatter train" in log.read_text() for log in logs)
     for log in logs:  # each log starts with the run's own lines, not a library's start-up notice
         lines = log.read_text().splitlines()
-        first = next(k for k, line in enumerate(lines) if " INFO    clusterage.training: full/" in line)
+        first = next(k for k, line in enumerate(lines) if " INFO    clusterage.train.training: full/" in line)
         assert all(" INFO    clusterage." in line for line in lines[:first + 1]), (log, lines[:first + 1])
     bench = list((tiny_run / "results-tiny" / "benchmarks" / "train").rglob("*.tsv"))
     assert len(bench) == 8

@@ -10,7 +10,7 @@ finished runs.
     clusterage planted RESULTS [--out PATH]
 
 The subcommands after ``inspect`` are those of their modules (``clusterage <name> --help``), which
-they import only when run; ``python -m clusterage.<module>`` runs the same.
+they import only when run; ``python -m clusterage.<stage>.<module>`` runs the same.
 
 Run from the workflow's folder (the clone), as Snakemake is: the config is config/config.yaml,
 then a profile's own ``config:``, then each --configfile laid over them key by key (the order the
@@ -24,17 +24,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import footprint, plan, slurm_arrays
+from . import plan
+from .cluster import footprint, slurm_arrays
 from .configfile import DEFAULT_CONFIG, load_config, load_profile  # noqa: F401 (load_config: tests)
 
 # Subcommands that hand their arguments to a module's main(argv): name -> (module, one line).
 TOOLS = {
-    "findings": ("findings", "the paper's findings of finished runs, decided by their intervals"),
-    "calibration": ("calibration", "a synthetic survey's runs against the paper's Fig. 4 cases"),
-    "known-answer": ("known_answer", "runs on the synthetic survey with and without the planted "
+    "findings": ("analysis.findings", "the paper's findings of finished runs, decided by their intervals"),
+    "calibration": ("checks.calibration", "a synthetic survey's runs against the paper's Fig. 4 cases"),
+    "known-answer": ("checks.known_answer", "runs on the synthetic survey with and without the planted "
                      "signal, compared"),
-    "leakage": ("leakage", "runs that differ only in how clusters are split, to measure leakage"),
-    "planted": ("planted", "the disagreement catalog scored against the SED errors planted in a "
+    "leakage": ("checks.leakage", "runs that differ only in how clusters are split, to measure leakage"),
+    "planted": ("checks.planted", "the disagreement catalog scored against the SED errors planted in a "
                 "synthetic survey"),
 }
 
@@ -82,7 +83,7 @@ def cmd_plan(args) -> int:
 def cmd_inspect(args) -> int:
     import h5py
 
-    from .dataset import read_clusters
+    from .survey.dataset import read_clusters
 
     path = Path(args.file)
     if not path.exists():

@@ -246,7 +246,7 @@ def train_log(results: str, setting: str, seed, fold: str = "") -> str:
 
 def unrecoverable_dir(results: str) -> str:
     """Where trainings record errors that no retry can cure, which stop the run
-    (clusterage.breaker)."""
+    (clusterage.cluster.breaker)."""
     return f"{results}/logs/unrecoverable"
 
 

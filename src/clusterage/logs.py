@@ -107,7 +107,7 @@ def to_file(path: str | None, level: int = logging.INFO) -> None:
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
         open(path, "wb").close()  # a fresh log for each attempt
         # Every write below appends (O_APPEND), so lines others add to the same file
-        # (clusterage.runlock) are never overwritten. Python's own stderr (log lines, warnings,
+        # (clusterage.train.runlock) are never overwritten. Python's own stderr (log lines, warnings,
         # tracebacks) goes straight to the file, in order with such lines; the native libraries'
         # (file descriptor 2) goes through the filter.
         _through_filter(path)

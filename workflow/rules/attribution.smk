@@ -1,7 +1,7 @@
 # Where each explained model reads the age: one job per (setting, seed) of config 'attribution'
 # (a GPU job on Slurm, resources in profiles/slurm/), then the seed-averaged tables. The settings
 # are chosen in common.smk (ATTRIBUTION_SETTINGS; a listed setting that the grid does not train
-# stops Snakemake before any job); the figures are entries of clusterage.figure_registry.
+# stops Snakemake before any job); the figures are entries of clusterage.report.figure_registry.
 
 
 localrules:

@@ -12,24 +12,24 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # run from a clone without installing
 
-from clusterage import breaker as _breaker
+from clusterage.cluster import breaker as _breaker
 from clusterage import configfile as _configfile
-from clusterage import device as _device
-from clusterage import disputes as _disputes
+from clusterage.train import device as _device
+from clusterage.analysis import disputes as _disputes
 from clusterage import grid as _grid
-from clusterage import keep as _keep
+from clusterage.train import keep as _keep
 from clusterage import plan as _plan
-from clusterage.attribution import select_settings as _attribution_settings
-from clusterage.figure_registry import CHART, FIGURES, figure_files
-from clusterage.mast import GalaxyFiles, template_regex
-from clusterage import runlock as _runlock
-from clusterage import slurm_arrays as _slurm_arrays
-from clusterage.runlock import PLANNED_AT
+from clusterage.analysis.attribution import select_settings as _attribution_settings
+from clusterage.report.figure_registry import CHART, FIGURES, figure_files
+from clusterage.survey.mast import GalaxyFiles, template_regex
+from clusterage.train import runlock as _runlock
+from clusterage.cluster import slurm_arrays as _slurm_arrays
+from clusterage.train.runlock import PLANNED_AT
 
 if workflow.is_main_process:
     # When this Snakemake process began to plan; the jobs it starts or submits inherit it. A
     # training job planned while another job still trained the same run reuses that job's
-    # outputs instead of training again (clusterage.runlock).
+    # outputs instead of training again (clusterage.train.runlock).
     os.environ[PLANNED_AT] = str(time.time())
 
 
@@ -215,7 +215,7 @@ def stop_if_trainings_cannot_run(trainings):
 
 
 def explained_models():
-    """The kept weights of every explained (setting, seed) run (read by clusterage.keep.load_model);
+    """The kept weights of every explained (setting, seed) run (read by clusterage.train.keep.load_model);
     listing them as inputs of the attribution rule keeps them."""
     return [f"{train_dir(name, seed)}/{_keep.MODEL_FILE}" for name in ATTRIBUTION_SETTINGS
             for seed in EXPLAINED_SEEDS]
@@ -280,7 +280,7 @@ def first_galaxy_images():
     return [f"{SURVEY}/{rel}" for rel in galaxy_files(GALAXIES[0]).image_relpaths()]
 
 
-# Figures and report: every figure of clusterage.figure_registry gets one plot rule.
+# Figures and report: every figure of clusterage.report.figure_registry gets one plot rule.
 TABLES = {"scatter": f"{RESULTS}/tables/scatter.csv",
           "per_seed": f"{RESULTS}/tables/scatter_per_seed.csv",
           "groups": f"{RESULTS}/tables/scatter_by_group.csv",
@@ -364,7 +364,7 @@ def report_outputs():
     return list(TABLES.values()) + figures
 
 
-# What the training jobs read and what the finished runs keep (clusterage.views, clusterage.keep).
+# What the training jobs read and what the finished runs keep (clusterage.survey.views, clusterage.train.keep).
 WHITE_LIGHT = f"{RESULTS}/dataset/white_light.h5"
 KEEP_MODEL_LOG = f"{RESULTS}/logs/keep_model/{_grid.SETTING}/{{fold}}seed{{seed}}.log"
 
@@ -386,7 +386,7 @@ def announce_duplicates(trainings):
     """Trainings that an earlier Snakemake process started or submitted and never saw end
     (killed, or its login session closed) may still be queued or running as its jobs. Whoever
     finishes such a run keeps its outputs for this process's job for it, which reuses them
-    instead of training again (clusterage.runlock)."""
+    instead of training again (clusterage.train.runlock)."""
     earlier = []
     dag = workflow.dag
     local = workflow.executor_plugin is None or workflow.executor_plugin.common_settings.local_exec
@@ -416,11 +416,11 @@ def announce_duplicates(trainings):
 def slurm_onstart(jobs):
     """Under the Slurm executor, before the first submission: see a job cancelled by a user
     (sacct: CANCELLED by <uid>) as failed, and check the training's request against the cluster
-    (clusterage.slurm_states, clusterage.slurm_preflight)."""
+    (clusterage.cluster.slurm_states, clusterage.cluster.slurm_preflight)."""
     plugin = workflow.executor_plugin
     if plugin is None or plugin.name != "slurm":
         return
-    from clusterage import slurm_preflight, slurm_states
+    from clusterage.cluster import slurm_preflight, slurm_states
 
     slurm_states.install()
     train = next((j for j in jobs if j.rule.name == "train"), None)
@@ -448,7 +448,7 @@ def slurm_onstart(jobs):
 
 def stop_on_unrecoverable_failures(trainings):
     """While the run goes on: once several trainings fail with the same error that no retry can
-    cure, say so and stop the run as Ctrl-C does (clusterage.breaker)."""
+    cure, say so and stop the run as Ctrl-C does (clusterage.cluster.breaker)."""
     if not trainings:
         return
 
@@ -531,6 +531,6 @@ def disputes_outputs():
 
 
 onsuccess:
-    from clusterage.summary import show
+    from clusterage.report.summary import show
 
     show(f"{RESULTS}/summary.txt")

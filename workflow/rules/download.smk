@@ -1,7 +1,7 @@
 # Downloads of the real PHANGS-HST files from MAST (data.source: phangs). Outputs mirror MAST's
 # hlsps/ tree under data.download.dir (DOWNLOAD_DIR), so the ingest reads downloads and a user's
 # own copy (data.local_dir) alike. Both run where Snakemake is started: compute nodes may lack
-# internet. The paths and URL templates come from data.layout (clusterage.mast), via common.smk.
+# internet. The paths and URL templates come from data.layout (clusterage.survey.mast), via common.smk.
 
 
 localrules:

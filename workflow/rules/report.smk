@@ -58,7 +58,7 @@ rule summary:
         "../scripts/summary.py"
 
 
-# One plot rule per figure of clusterage.figure_registry (rule plot_<...>, log, caption and
+# One plot rule per figure of clusterage.report.figure_registry (rule plot_<...>, log, caption and
 # inputs from the registry); workflow/scripts/plot_figure.py draws it.
 for _figure in FIGURES:
 

@@ -3,7 +3,7 @@ from clusterage.logs import to_file
 
 to_file(snakemake.log[0])
 
-from clusterage.aggregate import write_tables  # noqa: E402
+from clusterage.analysis.aggregate import write_tables  # noqa: E402
 
 out = snakemake.output
 write_tables(dict(snakemake.params.config), out.table, out.per_seed, missing_path=out.missing,

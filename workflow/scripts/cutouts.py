@@ -3,7 +3,7 @@ from clusterage.logs import to_file
 
 to_file(snakemake.log[0])
 
-from clusterage.ingest import ingest_galaxy  # noqa: E402
+from clusterage.survey.ingest import ingest_galaxy  # noqa: E402
 
 ingest_galaxy(
     snakemake.params.files,

@@ -3,7 +3,7 @@ from clusterage.logs import to_file
 
 to_file(snakemake.log[0])
 
-from clusterage.disputes import catalog_colours, catalog_root, write_catalog  # noqa: E402
+from clusterage.analysis.disputes import catalog_colours, catalog_root, write_catalog  # noqa: E402
 
 p = snakemake.params
 write_catalog(snakemake.input.table, snakemake.input.summary, snakemake.output[0],

@@ -3,8 +3,8 @@ from clusterage.logs import to_file
 
 to_file(snakemake.log[0])
 
-from clusterage.dispute_gallery import write_gallery  # noqa: E402
-from clusterage.disputes import catalog_colours, catalog_root  # noqa: E402
+from clusterage.analysis.disputes import catalog_colours, catalog_root  # noqa: E402
+from clusterage.report.dispute_gallery import write_gallery  # noqa: E402
 
 p, i = snakemake.params, snakemake.input
 write_gallery(i.catalog, i.summary, i.dataset, snakemake.output[0], threshold=p.threshold,

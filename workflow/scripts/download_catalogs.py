@@ -2,7 +2,7 @@
 
 import sys
 
-from clusterage.download import download_catalogs_job
+from clusterage.survey.download import download_catalogs_job
 
 sys.stderr = open(snakemake.log[0], "w", buffering=1)  # noqa: F821 (set by Snakemake)
 download_catalogs_job(snakemake.config, snakemake.wildcards.target, list(snakemake.output),  # noqa: F821

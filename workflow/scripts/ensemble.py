@@ -5,7 +5,7 @@ from clusterage.logs import to_file
 
 to_file(snakemake.log[0])
 
-from clusterage.disputes import write_ensemble  # noqa: E402
+from clusterage.analysis.disputes import write_ensemble  # noqa: E402
 
 runs = [Path(p).parent for p in snakemake.input]
 write_ensemble(runs, snakemake.params.setting, snakemake.output.table, snakemake.output.summary)

@@ -3,7 +3,7 @@ from clusterage.logs import to_file
 
 to_file(snakemake.log[0])
 
-from clusterage.ingest import pack  # noqa: E402
+from clusterage.survey.ingest import pack  # noqa: E402
 
 pack(snakemake.input.cutouts, snakemake.input.reports, snakemake.output.dataset, snakemake.output.report,
      config=snakemake.config)

@@ -12,9 +12,9 @@ from clusterage.logs import to_file
 
 to_file(snakemake.log[0])
 
-from clusterage.aggregate import write_tables  # noqa: E402
-from clusterage.disputes import current  # noqa: E402
-from clusterage.figure_registry import figure_files, read, read_runs  # noqa: E402
+from clusterage.analysis.aggregate import write_tables  # noqa: E402
+from clusterage.analysis.disputes import current  # noqa: E402
+from clusterage.report.figure_registry import figure_files, read, read_runs  # noqa: E402
 
 log = logging.getLogger("partial_report")
 config = dict(snakemake.params.config)
@@ -36,9 +36,11 @@ data["disputes"] = [d for d in (current(**spec) for spec in snakemake.params.dis
 explained = [d for d in sorted(Path(config["results"]).glob("attribution/*/*/*/*/seed*/"))
              if all((d / f).is_file() for f in ("maps.h5", "profiles.csv", "occlusion.csv"))]
 if explained:
-    from clusterage.attribution_report import write_tables as write_attribution_tables
-    from clusterage.figure_registry import read_attribution
-    from clusterage.uncertainty import Bootstrap
+    from clusterage.analysis.uncertainty import Bootstrap
+    from clusterage.report.attribution_report import (
+        write_tables as write_attribution_tables,
+    )
+    from clusterage.report.figure_registry import read_attribution
 
     write_attribution_tables([d / "profiles.csv" for d in explained],
                              [d / "occlusion.csv" for d in explained],

@@ -1,9 +1,9 @@
-"""Draw one figure of clusterage.figure_registry from its plot rule's inputs."""
+"""Draw one figure of clusterage.report.figure_registry from its plot rule's inputs."""
 from clusterage.logs import to_file
 
 to_file(snakemake.log[0])
 
-from clusterage.figure_registry import BY_RULE, read  # noqa: E402
+from clusterage.report.figure_registry import BY_RULE, read  # noqa: E402
 
 params = dict(snakemake.params.items())
 data = read(dict(snakemake.input.items()), sample_ranges=params["sample_ranges"],

@@ -3,7 +3,7 @@ from clusterage.logs import to_file
 
 to_file(snakemake.log[0])
 
-from clusterage.summary import write  # noqa: E402
+from clusterage.report.summary import write  # noqa: E402
 
 write(snakemake.input.table, snakemake.input.differences, snakemake.output.table, snakemake.output.text,
       figures=snakemake.input.figures, report=snakemake.params.report)

@@ -5,7 +5,7 @@ from clusterage.logs import to_file
 
 to_file(snakemake.log[0])
 
-from clusterage.mast import GalaxyFiles  # noqa: E402
+from clusterage.survey.mast import GalaxyFiles  # noqa: E402
 from clusterage.synthetic import write_galaxy  # noqa: E402
 
 galaxy = snakemake.wildcards.galaxy

@@ -1,25 +1,25 @@
 """Train and score one model: one (setting, seed) of the grid."""
-from clusterage.jobstart import start_job
+from clusterage.train.jobstart import start_job
 
 start_job(snakemake.log[0], snakemake.threads, snakemake.config.get("keras_backend"))
 
 from pathlib import Path  # noqa: E402
 
-from clusterage.breaker import recording  # noqa: E402
+from clusterage.cluster.breaker import recording  # noqa: E402
 from clusterage.grid import Hyper, Setting, SplitSpec, unrecoverable_dir  # noqa: E402
-from clusterage.runlock import RunLock, file_identity, fingerprint  # noqa: E402
+from clusterage.train.runlock import RunLock, file_identity, fingerprint  # noqa: E402
 
 job = snakemake.params.job
 # One job trains a run at a time. A duplicate (submitted again after the Snakemake process died
-# while its Slurm jobs went on) waits for the first and reuses its outputs (clusterage.runlock).
+# while its Slurm jobs went on) waits for the first and reuses its outputs (clusterage.train.runlock).
 # An error no retry can cure (the backend's import, a GPU it cannot see) is recorded for the
-# Snakemake process, which stops the run when several trainings fail with it (clusterage.breaker).
+# Snakemake process, which stops the run when several trainings fail with it (clusterage.cluster.breaker).
 work = fingerprint(job, snakemake.params.split, dict(snakemake.wildcards.items()),
                    file_identity(snakemake.input[0]))
 with recording(unrecoverable_dir(snakemake.config["results"]), snakemake.log[0]), \
         RunLock(f"{snakemake.params.checkpoint}.run", snakemake.output, fingerprint=work,
                 log_file=snakemake.log[0]) as lock:
-    from clusterage.training import train
+    from clusterage.train.training import train
 
     if lock.finished_by is None:
         train(

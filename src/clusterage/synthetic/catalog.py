@@ -13,7 +13,8 @@ import pandas as pd
 from astropy.io import fits
 from astropy.table import Table
 
-from ..atomic import atomic_path
+from clusterage.atomic import atomic_path
+
 from . import ssp
 
 APERTURE_RADIUS_PX = 4.0

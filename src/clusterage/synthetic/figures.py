@@ -14,11 +14,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from astropy.io import fits  # noqa: E402
-
-from ..atomic import atomic_path  # noqa: E402
 from matplotlib.patches import Circle  # noqa: E402
 
-from ..galaxies import BANDS, PIXEL_SCALE_ARCSEC, TABLE1, pc_per_pixel  # noqa: E402
+from clusterage.atomic import atomic_path  # noqa: E402
+from clusterage.galaxies import BANDS, PIXEL_SCALE_ARCSEC, TABLE1, pc_per_pixel  # noqa: E402
+
 from . import ssp  # noqa: E402
 
 CUTOUT = 112
@@ -86,7 +86,7 @@ def draw_example_cutouts(data_dir, target: str, truth: pd.DataFrame, files=None,
     Each panel is centred on the cluster, with the 4 px photometric aperture as a red circle;
     the first column carries a 1" scale bar in arcsec and parsecs. Returns the Figure.
     """
-    from ..mast import GalaxyFiles
+    from clusterage.survey.mast import GalaxyFiles
 
     files = files or GalaxyFiles(target)
     picks = pick_by_age(truth, log_ages)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.wcs import WCS
 
-from ..galaxies import PIXEL_SCALE_ARCSEC
+from clusterage.galaxies import PIXEL_SCALE_ARCSEC
 
 PIXEL_AREA_ARCSEC2 = PIXEL_SCALE_ARCSEC**2
 

@@ -9,8 +9,10 @@ import numpy as np
 import pandas as pd
 from astropy.io import fits
 
-from .. import galaxies, reference
-from ..atomic import atomic_path
+from clusterage import galaxies
+from clusterage.atomic import atomic_path
+from clusterage.survey import reference
+
 from . import catalog, clusters, environment, layout, render, sed_errors, ssp
 from .params import resolve
 from .sky import mosaic_wcs

@@ -1,0 +1,2 @@
+"""Figures, the report and the galleries a reader takes into a paper.
+"""

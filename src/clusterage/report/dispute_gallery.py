@@ -1,0 +1,177 @@
+"""The gallery of disputed ages: PNG pages and an HTML page for the report.
+
+One row per disputed cluster, most discrepant first: its cutout in the five filters and in white
+light (the asinh stretch of the survey figure, the cluster pixel marked), and its place on the
+U-B vs V-I diagram over the BC03 tracks, with the track points of its SED and CNN ages and the
+reddening vector from the younger of the two, so an age-extinction degeneracy shows at a glance.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+from pathlib import Path
+
+import h5py
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from clusterage.analysis.disputes import DisputesError  # noqa: E402
+from clusterage.atomic import atomic_path, write_text  # noqa: E402
+from clusterage.galaxies import BANDS  # noqa: E402
+from clusterage.survey import dataset  # noqa: E402
+from clusterage.survey.inputs import select_channels  # noqa: E402
+from clusterage.synthetic.figures import (  # noqa: E402
+    draw_reddening_vector,
+    draw_tracks,
+    show_stretched,
+    track_colours,
+)
+
+PER_PAGE = 4
+
+
+def load_cutouts(dataset_path, clusters: pd.DataFrame) -> np.ndarray:
+    """The dataset's (n, size, size, 5) cutouts of the given (galaxy, cluster_id) rows."""
+    if not len(clusters):
+        return np.zeros((0, 0, 0, len(BANDS)), np.float32)
+    table = dataset.read_clusters(dataset_path)
+    present = set(table["galaxy"])
+    lost = sorted(set(clusters["galaxy"]) - present)
+    if lost:
+        raise DisputesError(f"galaxy {lost[0]} of the disagreement catalog is not in the dataset "
+                            f"{dataset_path} (it holds {', '.join(sorted(present))})")
+    index = pd.Series(np.arange(len(table)),
+                      index=pd.MultiIndex.from_frame(table[["galaxy", "cluster_id"]]))
+    rows = []
+    for g, c in zip(clusters["galaxy"], clusters["cluster_id"]):
+        if (g, c) not in index.index:
+            raise DisputesError(f"cluster {g} #{c} of the disagreement catalog is not in the "
+                                f"dataset {dataset_path}")
+        rows.append(int(index[(g, c)]))
+    order = np.unique(rows)
+    with h5py.File(dataset_path, "r") as f:
+        images = f["images"][order]            # h5py reads increasing indices
+    return images[np.searchsorted(order, rows)]
+
+
+def draw_page(rows: pd.DataFrame, cutouts: np.ndarray, background: pd.DataFrame | None,
+              out_png, title: str) -> None:
+    """One PNG: a row per cluster, columns NUV..I, white light, colour-colour."""
+    n = len(rows)
+    fig, axes = plt.subplots(n, 7, figsize=(13.5, 2.05 * n + 0.5), squeeze=False,
+                             gridspec_kw={"width_ratios": [1] * 6 + [1.45]})
+    half = cutouts.shape[1] / 2
+    for r, (row, cut) in enumerate(zip(rows.itertuples(index=False), cutouts)):
+        white = select_channels(cut[None], "white_light")[0, ..., 0]
+        for b, image in enumerate([*(cut[..., k] for k in range(len(BANDS))), white]):
+            ax = axes[r, b]
+            show_stretched(ax, image)
+            _mark_centre(ax, half - 0.5, cut.shape[0])
+            if r == 0:
+                ax.set_title(BANDS[b] if b < len(BANDS) else "white light", fontsize=9)
+        axes[r, 0].set_ylabel(f"#{row.rank} {row.galaxy} {row.cluster_id}\n"
+                              f"SED {row.sed_log_age:.2f}, CNN {row.cnn_mean:.2f} ± "
+                              f"{row.cnn_spread:.2f}\nresidual {row.residual:+.1f}", fontsize=7.5)
+        _colour_panel(axes[r, 6], row, background, legend=r == 0)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+
+
+def _mark_centre(ax, c: float, size: int) -> None:
+    """Four ticks around the cluster pixel, leaving the cluster itself visible."""
+    gap, length = size / 16, size / 8
+    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+        ax.plot([c + dx * gap, c + dx * (gap + length)], [c + dy * gap, c + dy * (gap + length)],
+                color="tab:red", lw=1.2)
+
+
+def _colour_panel(ax, row, background: pd.DataFrame | None, legend: bool) -> None:
+    if background is not None and len(background):
+        ax.scatter(background["v_i_vega"], background["u_b_vega"], s=2, color="0.75", lw=0)
+    draw_tracks(ax, fontsize=6)
+    for age, marker, colour, label in ((row.sed_log_age, "s", "tab:orange", "SED age"),
+                                       (row.cnn_mean, "o", "tab:blue", "CNN age")):
+        x, y = track_colours(age)
+        ax.plot(x, y, marker=marker, ms=6, mfc="none", mew=1.5, color=colour, ls="none",
+                label=label)
+    # Dust moves the younger solution along this vector towards the older one's colours.
+    x, y = track_colours(min(row.cnn_mean, row.sed_log_age))
+    draw_reddening_vector(ax, float(x), float(y), 0.5, fontsize=6, label=False)
+    if np.isfinite(row.u_b_vega) and np.isfinite(row.v_i_vega):
+        ax.plot(row.v_i_vega, row.u_b_vega, marker="*", ms=11, color="k", ls="none",
+                label="cluster")
+    else:
+        ax.text(0.5, 0.05, "no U-B, V-I photometry", transform=ax.transAxes, fontsize=7,
+                ha="center")
+    ax.tick_params(labelsize=6)
+    ax.set_xlabel("V - I (Vega)", fontsize=7, labelpad=1)
+    ax.set_ylabel("U - B (Vega)", fontsize=7, labelpad=1)
+    if legend:
+        ax.legend(fontsize=5.5, loc="upper right", handlelength=1, borderpad=0.2,
+                  labelspacing=0.2)
+
+
+def write_gallery(catalog_path, summary_path, dataset_path, out_dir, *, threshold: float,
+                  max_spread: float, max_clusters: int, background: pd.DataFrame | None = None):
+    """index.html and page01.png, page02.png, ... of the most discrepant ``max_clusters``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    catalog = pd.read_csv(catalog_path)
+    summary = json.loads(Path(summary_path).read_text())
+    shown = catalog.head(max_clusters)
+    cutouts = load_cutouts(dataset_path, shown)
+    pages = []
+    for start in range(0, len(shown), PER_PAGE):
+        name = f"page{start // PER_PAGE + 1:02d}.png"
+        draw_page(shown.iloc[start:start + PER_PAGE], cutouts[start:start + PER_PAGE],
+                  background, out_dir / name,
+                  f"{summary['setting']}: disputed ages {start + 1}-"
+                  f"{min(start + PER_PAGE, len(shown))} of {len(catalog)}")
+        pages.append(name)
+    line = _headline(catalog, summary, threshold, max_spread, len(shown))
+    logging.getLogger(__name__).info("%s", line)
+    write_text(out_dir / "index.html", _html(summary["setting"], line, shown, pages))
+    return pages
+
+
+def _headline(catalog, summary, threshold, max_spread, n_shown) -> str:
+    rule = (f"|residual| > {threshold:g} scatters ({threshold * summary['scatter']:.2f} dex) and a "
+            f"spread over the models of at most {max_spread:g} scatters")
+    base = (f"{summary['n_clusters']} clusters with an out-of-sample prediction "
+            f"({summary['n_absent']} of the sample's {summary['n_sample']} have none)")
+    if not len(catalog):
+        return f"No cluster disputed: none of the {base} has {rule}."
+    shown = f"; the {n_shown} most discrepant are shown" if n_shown < len(catalog) else ""
+    return f"{len(catalog)} of the {base} have {rule}{shown}."
+
+
+def _html(setting: str, line: str, shown: pd.DataFrame, pages: list[str]) -> str:
+    cols = ["rank", "galaxy", "cluster_id", "sed_log_age", "cnn_mean", "cnn_spread", "residual",
+            "cnn_says", "u_b_vega", "v_i_vega", "sed_ebv"]
+    table = shown[cols].to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="",
+                                border=0) if len(shown) else ""
+    images = "\n".join(f'<p><img src="{p}" alt="{p}" style="max-width:100%"></p>' for p in pages)
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>Disputed ages: {html.escape(setting)}</title>
+<style>body{{font-family:sans-serif;margin:1.5em}} td,th{{padding:2px 8px;text-align:right}}</style>
+</head><body>
+<h1>Clusters whose catalog age the CNN disputes</h1>
+<p>Setting <code>{html.escape(setting)}</code>. {html.escape(line)}</p>
+<p>Residual = (CNN mean - SED log age) / scatter; negative: the CNN finds the cluster younger
+than its catalog age. Each row: the cutout in five filters and in white light (asinh stretch, the
+cluster pixel marked by red ticks), and U-B vs V-I with the BC03 tracks, the cluster (star), the track points
+of the SED age (square) and of the CNN age (circle), and the E(B-V) = 0.5 reddening vector from
+the younger of the two.</p>
+{table}
+{images}
+</body></html>
+"""
