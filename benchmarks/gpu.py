@@ -167,7 +167,6 @@ def ensemble_throughput(precision, size, batch, n_batches, repeats, small, k):
 
 def paper_training(precision, size, n_clusters, epochs_timed, small, out_dir):
     """Per-epoch seconds on a data set of the paper's size; extrapolated to 200 epochs."""
-    import keras
 
     from clusterage.train.fitloop import EpochRunner, epoch_order
 

@@ -243,11 +243,10 @@ def interleaved(x, y, xv, yv, rounds):
 
 
 def demo_section(path: Path, n_clusters: int, epochs: int, peak: float, tmp: Path):
-    import keras
 
     from clusterage.grid import Hyper, Setting, SplitSpec
     from clusterage.survey import dataset, inputs
-    from clusterage.train.model import build_cnn, forward_flops
+    from clusterage.train.model import forward_flops
     from clusterage.train.training import prepare_splits, train
 
     hyper = Hyper(**DEMO, epochs=epochs, patience=epochs + 1, rotations=4)

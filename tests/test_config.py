@@ -1,7 +1,6 @@
 """Config validation: a wrong key or value stops the run before any job, naming the key."""
 
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, validated
 
 from clusterage import galaxies, grid, plan
 
@@ -81,7 +80,7 @@ def test_unmasked_model_is_shared_by_every_sweep():
         {"name": "outer", "channels": "white_light", "sample": "full", "mask": "outer", "diameters": [0, 12]},
         {"name": "plain", "channels": "white_light", "sample": "full", "mask": "none"},
     ]
-    jobs = plan.build(config)
+    jobs = plan.build(validated(config))
     assert sorted(jobs) == ["full/white_light/inner12/true", "full/white_light/none/true",
                             "full/white_light/outer12/true"]
 
@@ -94,7 +93,7 @@ def test_a_shared_setting_with_conflicting_training_is_refused():
          "training": {"epochs": 3}},
     ]
     with pytest.raises(plan.ConfigError, match="'a' and 'b' share the setting"):
-        plan.build(config)
+        plan.build(validated(config))
 
 
 def test_every_run_of_the_paper_grid_matches_the_train_rules_pattern():
@@ -107,7 +106,7 @@ def test_every_run_of_the_paper_grid_matches_the_train_rules_pattern():
     pattern = grid.run_dir("res", *grid.RUN_WILDCARDS)
     regex = re.sub(r"\\\{(\w+)\\\}", lambda m: f"(?P<{m.group(1)}>{constraints[m.group(1)]})",
                    re.escape(pattern))
-    jobs = plan.build(config)
+    jobs = plan.build(validated(config))
     assert len(jobs) == 325
     for name, job in jobs.items():
         for seed in (0, 4):
@@ -152,7 +151,7 @@ def _pc_config(**case):
 
 
 def test_masks_in_parsecs_have_their_own_run_folders_and_share_the_unmasked_model():
-    jobs = plan.build(_pc_config(diameters_pc=[0, 24, 90]))
+    jobs = plan.build(validated(_pc_config(diameters_pc=[0, 24, 90])))
     assert sorted(jobs) == ["full/white_light/inner24pc/true", "full/white_light/inner90pc/true",
                             "full/white_light/none/true"]
     assert jobs["full/white_light/inner24pc/true"].setting.unit == "pc"
@@ -165,11 +164,11 @@ def test_masks_in_parsecs_have_their_own_run_folders_and_share_the_unmasked_mode
 
 def test_masks_in_parsecs_are_refused_with_both_keys_without_a_distance_or_too_wide(monkeypatch):
     with pytest.raises(plan.ConfigError, match="case 'pc'.*not both"):
-        plan.build(_pc_config(diameters=[12], diameters_pc=[24]))
+        plan.build(validated(_pc_config(diameters=[12], diameters_pc=[24])))
     with pytest.raises(plan.ConfigError, match="case 'pc'.*113 pixels in ngc5068"):
-        plan.build(_pc_config(diameters_pc=[113]))
+        plan.build(validated(_pc_config(diameters_pc=[113])))
     nowhere = galaxies.TABLE1["ngc1365"].__class__(**{**vars(galaxies.TABLE1["ngc1365"]),
                                                       "distance_mpc": None})
     monkeypatch.setitem(galaxies.TABLE1, "ngc1365", nowhere)
     with pytest.raises(plan.ConfigError, match="case 'pc'.*'ngc1365' has no distance"):
-        plan.build(_pc_config(diameters_pc=[24]))
+        plan.build(validated(_pc_config(diameters_pc=[24])))

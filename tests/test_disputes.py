@@ -14,7 +14,6 @@ from clusterage.analysis.disputes import (
     DisputesError,
     catalog_colours,
     catalog_root,
-    catalog_settings,
     ensemble,
     read_runs,
     write_catalog,
@@ -125,16 +124,6 @@ def test_a_threshold_that_flags_nothing_gives_an_empty_catalog(runs, tmp_path, c
     assert "no cluster disputed" in caplog.text and "the catalog is empty" in caplog.text
     written = pd.read_csv(tmp_path / "d.csv")
     assert written.empty and "residual" in written.columns
-
-
-def test_catalog_settings_default_and_bad_names():
-    planned = ["full/white_light/none/true", "full/five_band/none/true", "full/five_band/inner12/true"]
-    assert catalog_settings({}, planned) == ["full/five_band/none/true"]
-    assert catalog_settings({}, ["full/white_light/inner12/true"]) == []
-    assert catalog_settings({"disputes": {"settings": ["full/five_band/inner12/true"]}},
-                            planned) == ["full/five_band/inner12/true"]
-    with pytest.raises(DisputesError, match="disputes.settings: 'full/five_band/outer9/true'"):
-        catalog_settings({"disputes": {"settings": ["full/five_band/outer9/true"]}}, planned)
 
 
 def _write_catalogs(data_dir, files, ids, drop=()):

@@ -12,7 +12,9 @@ from runs import finished_run, snakemake
 
 from clusterage import grid
 from clusterage.analysis import aggregate
+from clusterage.analysis.uncertainty import Bootstrap
 from clusterage.metrics import scatter
+from clusterage.plan import Plan
 from clusterage.report import figures
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -56,12 +58,12 @@ def test_missing_runs_are_listed_with_the_cases_that_wait_for_them(tmp_path):
     write_run(tmp_path, "full/white_light/none/true", 0)
     write_run(tmp_path, "full/white_light/none/true", 1)
     write_run(tmp_path, "full/white_light/inner12/true", 0)
-    missing = aggregate.missing_runs(config)
+    missing = aggregate.missing_runs(Plan.of(config))
     assert sorted(zip(missing["setting"], missing["seed"])) == [
         ("full/five_band/none/true", 0), ("full/five_band/none/true", 1),
         ("full/white_light/inner12/true", 1)]
     assert set(missing["cases"]) == {"fb", "wl_inner"}
-    _, table, _ = aggregate.collect(config)
+    _, table, _ = aggregate.collect(Plan.of(config), Bootstrap.from_config(config))
     test = table[(table["split"] == "test") & (table["case"] != "null_predictor")]
     by_d = test[test["case"] == "wl_inner"].set_index("diameter")
     assert by_d.loc[0, "complete"] and by_d.loc[0, "n_seeds"] == 2
@@ -73,7 +75,7 @@ def test_group_scores_use_each_groups_own_null(tmp_path):
     config = small_config(tmp_path)
     pred = write_run(tmp_path, "full/white_light/none/true", 0, test_error=0.5)
     write_run(tmp_path, "full/white_light/none/true", 1, test_error=0.3)
-    groups = aggregate.group_table(config)
+    groups = aggregate.group_table(Plan.of(config), Bootstrap.from_config(config))
     row = groups[(groups["case"] == "wl_inner") & (groups["diameter"] == 0)].set_index("group")
     assert set(row.index) == {"near", "far"}
     train_mean = pred.loc[pred["split"] == "train", "log_age_true"].mean()
@@ -94,14 +96,14 @@ def test_seed_spread_is_the_population_std_as_in_the_paper(tmp_path):
                                             p.loc[p["split"] == "test", "log_age_true"]))
                     for seed, e in enumerate([0.1, 0.3, 0.8])]
     write_run(tmp_path, "full/five_band/none/true", 0)
-    _, table, _ = aggregate.collect(config)
+    _, table, _ = aggregate.collect(Plan.of(config), Bootstrap.from_config(config))
     test = table[table["split"] == "test"].set_index(["case", "diameter"])
     row = test.loc[("wl_inner", 0)]
     assert row["scatter_mean"] == pytest.approx(np.mean(test_scatter))
     assert row["scatter_std"] == pytest.approx(np.std(test_scatter))  # ddof 0
     assert row["scatter_std"] < np.std(test_scatter, ddof=1)
     assert np.isnan(test.loc[("fb", 0), "scatter_std"])  # one seed: no spread to report
-    groups = aggregate.group_table(config)
+    groups = aggregate.group_table(Plan.of(config), Bootstrap.from_config(config))
     near = groups[(groups["case"] == "wl_inner") & (groups["group"] == "near")].iloc[0]
     per_seed = [scatter(np.array([6.0, 7.0, 8.0]) + e * np.arange(1, 4), np.array([6.0, 7.0, 8.0]))
                 for e in (0.1, 0.3, 0.8)]
@@ -116,8 +118,8 @@ def test_every_figure_is_drawn_from_a_partial_grid(tmp_path):
     (results / "null").mkdir()
     (results / "null" / "full.json").write_text(json.dumps(
         {"train": 1.2, "validation": 1.1, "test": 1.3, "train_mean_log_age": 7.5}))
-    _, table, _ = aggregate.collect(config)
-    groups = aggregate.group_table(config)
+    _, table, _ = aggregate.collect(Plan.of(config), Bootstrap.from_config(config))
+    groups = aggregate.group_table(Plan.of(config), Bootstrap.from_config(config))
     out = tmp_path / "figures"
     history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [0.3, 0.2, 0.15], "val_loss": [0.25, 0.2, 0.22]})
     runs = [{"sample": "full", "setting": "full/white_light/none/true", "seed": 0,
@@ -363,7 +365,7 @@ def test_every_sample_of_a_bar_chart_gets_its_null_predictor(tmp_path):
     (tmp_path / "null").mkdir()
     for sample, splits in NULLS.items():
         (tmp_path / "null" / f"{sample}.json").write_text(json.dumps(splits))
-    _, table, _ = aggregate.collect(config)
+    _, table, _ = aggregate.collect(Plan.of(config), Bootstrap.from_config(config))
     null = table[(table["case"] == "null_predictor") & (table["split"] == "test")]
     assert dict(zip(null["sample"], null["scatter_mean"])) == {"full": 1.25, "no_extremes": 0.58}
 
@@ -484,8 +486,8 @@ def test_masks_in_parsecs_get_their_own_panels_and_axes_beside_pixels(tmp_path, 
         write_run(tmp_path, setting, 0)
     (tmp_path / "null").mkdir()
     (tmp_path / "null" / "full.json").write_text(json.dumps({"train": 1.2, "validation": 1.1, "test": 1.3}))
-    _, table, _ = aggregate.collect(config)
-    groups = aggregate.group_table(config)
+    _, table, _ = aggregate.collect(Plan.of(config), Bootstrap.from_config(config))
+    groups = aggregate.group_table(Plan.of(config), Bootstrap.from_config(config))
     pc = table[(table["case"] == "wl_inner_pc") & (table["split"] == "test")]
     assert sorted(zip(pc["diameter"], pc["diameter_unit"])) == [(0, "pc"), (24, "pc")]
     assert set(groups.loc[groups["case"] == "wl_inner_pc", "diameter_unit"]) == {"pc"}

@@ -11,7 +11,9 @@ from conftest import REPO, validated
 
 from clusterage import grid
 from clusterage.analysis import aggregate, findings
+from clusterage.analysis.uncertainty import Bootstrap
 from clusterage.metrics import scatter
+from clusterage.plan import Plan
 from clusterage.report import summary
 
 N_TEST = 150
@@ -57,8 +59,8 @@ def run_tables(tmp_path, errors, cases=CASES, seeds=(0, 1)):
     write_runs(results, errors, seeds)
     config = config_for(results, cases)
     tables = results / "tables"
-    aggregate.write_tables(config, tables / "scatter.csv", tables / "per_seed.csv",
-                           differences_path=tables / "differences.csv")
+    aggregate.write_tables(Plan.of(config), Bootstrap.from_config(config), tables / "scatter.csv",
+                           tables / "per_seed.csv", differences_path=tables / "differences.csv")
     return results
 
 

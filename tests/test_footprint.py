@@ -8,13 +8,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import REPO
+from conftest import REPO, validated
 from test_training import make_dataset
 
 from clusterage import cli, plan
 from clusterage.cluster import footprint
 from clusterage.survey import ingest
-from clusterage.train import keep
 
 CLUSTERAGE = str(Path(sys.executable).with_name("clusterage"))
 GB = 1e9
@@ -22,6 +21,11 @@ GB = 1e9
 
 def paper_config(*extra):
     return cli.load_config(REPO, ["config/paper.yaml", "config/phangs.yaml", *extra])
+
+
+def estimate(config, clusters):
+    return footprint.estimate(plan.Plan.of(validated(config)), clusters,
+                              config["attribution"]["cluster_maps"])
 
 
 def packed_dataset(path: Path, configfiles: list[str], n=40) -> Path:
@@ -67,7 +71,7 @@ def test_a_kept_weights_file_is_the_size_the_plan_says(tmp_path):
 
 def test_the_paper_grid_on_the_real_survey_fits_well_under_100_gb_by_default():
     config = paper_config()
-    fp = footprint.estimate(config, footprint.clusters_from_config(config))
+    fp = estimate(config, footprint.clusters_from_config(config))
     assert fp.trainings == 1625 and len(fp.clusters.log_age) == 8651
     # Kept by default: only the runs the attribution step explains (unmasked five_band and
     # white_light of both samples, 5 seeds each), 158 MB of weights each.
@@ -84,12 +88,12 @@ def test_the_paper_grid_on_the_real_survey_fits_well_under_100_gb_by_default():
     assert "attribution maps and profiles of the 20 explained runs: at most 3.04 GB" in \
         footprint.report(fp, 50)
     config["attribution"] = {"seeds": 1}
-    one_seed = footprint.estimate(config, fp.clusters)
+    one_seed = estimate(config, fp.clusters)
     assert one_seed.kept_runs == one_seed.explained_runs == 4
     assert one_seed.attribution_bytes == pytest.approx(fp.attribution_bytes / 5)
     assert one_seed.kept_model_bytes == pytest.approx(4 * five_band, rel=1e-3)
     config["attribution"] = {"settings": []}
-    assert footprint.estimate(config, fp.clusters).kept_runs == 0
+    assert estimate(config, fp.clusters).kept_runs == 0
     # Every run keeping model.keras with Adam: ~770 GB; its weights only: ~256 GB.
     assert 760 * GB < fp.full_save_bytes < 780 * GB
     assert 250 * GB < fp.all_weights_bytes < 260 * GB
@@ -110,17 +114,17 @@ def test_keep_models_per_case_overrides_the_default_and_shared_settings_are_kept
         {"name": "outer", "channels": "white_light", "sample": "full", "mask": "outer",
          "diameters": [0, 12]},
     ]
-    assert keep.kept_settings(config) == ["full/white_light/inner12/true", "full/white_light/none/true"]
+    assert plan.kept_settings(validated(config)) == ["full/white_light/inner12/true", "full/white_light/none/true"]
     config["keep_models"] = "weights"
-    assert len(keep.kept_settings(config)) == len(plan.build(config)) == 3
+    assert len(plan.kept_settings(validated(config))) == len(plan.build(validated(config))) == 3
     config["cases"][0]["keep_models"] = "none"
-    assert keep.kept_settings(config) == ["full/white_light/none/true", "full/white_light/outer12/true"]
+    assert plan.kept_settings(validated(config)) == ["full/white_light/none/true", "full/white_light/outer12/true"]
 
 
 def test_plan_counts_the_clusters_of_an_existing_dataset(tmp_path):
     data = make_dataset(tmp_path / "cutouts.h5", n=60, size=112)
     config = paper_config()
-    fp = footprint.estimate(config, footprint.clusters_from_dataset(data))
+    fp = estimate(config, footprint.clusters_from_dataset(data))
     assert fp.clusters.exact and len(fp.clusters.log_age) == 60
     assert fp.dataset_bytes == pytest.approx(data.stat().st_size, rel=0.01)
 

@@ -1,5 +1,6 @@
 """One grammar for a setting's name: Setting.name writes it, Setting.from_name reads it back, and
-the wildcard constraints and the config schema's patterns accept the same names."""
+the wildcard constraints and the config schema's patterns accept the same names. One plan decides
+which settings each step after the training uses."""
 
 import itertools
 import re
@@ -46,7 +47,7 @@ def test_a_name_reads_back_into_its_setting(setting):
 
 def test_every_setting_of_the_paper_grid_reads_back_from_its_name():
     config = yaml.safe_load((REPO / "config" / "paper.yaml").read_text())
-    for name, job in plan.build(config).items():
+    for name, job in plan.build(validated(config)).items():
         s = Setting.from_name(name)
         assert s.name == name
         # The unmasked model of a sweep is planned with the sweep's mask and D = 0: the same model.
@@ -110,3 +111,38 @@ def test_the_schema_accepts_the_bars_the_figures_do(bar):
 def test_the_schema_accepts_the_sample_names_the_grammar_does(sample):
     assert (_schema_accepts({"samples": {sample: {}}})
             == _grammar_accepts(Setting.from_name, f"{sample}/five_band/none/true"))
+
+
+PLANNED = ["full/white_light/none/true", "full/five_band/none/true", "full/five_band/inner12/true",
+           "full/white_light/inner24/shuffled", "no_extremes/five_band/none/true"]
+
+
+def test_the_plan_explains_the_unmasked_true_label_models_by_default_and_checks_a_given_list():
+    assert plan.explained_settings(None, PLANNED) == [
+        "full/white_light/none/true", "full/five_band/none/true", "no_extremes/five_band/none/true"]
+    assert plan.explained_settings(["full/five_band/inner12/true"], PLANNED) == ["full/five_band/inner12/true"]
+    with pytest.raises(plan.ConfigError, match="'full/white_light/outer8/true'"):
+        plan.explained_settings(["full/white_light/outer8/true"], PLANNED)
+
+
+def test_the_plan_disputes_the_full_samples_five_band_model_by_default_and_checks_a_given_list():
+    assert plan.disputed_settings(None, PLANNED) == ["full/five_band/none/true"]
+    assert plan.disputed_settings([], ["no_extremes/white_light/none/true"]) == ["no_extremes/white_light/none/true"]
+    assert plan.disputed_settings(None, ["full/white_light/inner12/true"]) == []
+    assert plan.disputed_settings(["full/five_band/inner12/true"], PLANNED) == ["full/five_band/inner12/true"]
+    with pytest.raises(plan.ConfigError, match="disputes.settings: 'full/five_band/outer9/true'"):
+        plan.disputed_settings(["full/five_band/outer9/true"], PLANNED)
+
+
+def test_one_plan_gives_every_later_step_its_settings():
+    config = validated(yaml.safe_load((REPO / "config" / "config.yaml").read_text()))
+    grid_plan = plan.Plan.of(config)
+    assert list(grid_plan.jobs) == list(plan.build(config))
+    assert grid_plan.explained == ["full/five_band/none/true", "full/white_light/none/true"]
+    assert grid_plan.disputed == ["full/five_band/none/true"]
+    # The null predictor needs no training: each sample of a case or of a bar chart gets one.
+    assert grid_plan.null_samples == ["full", "no_extremes"]
+    runs = grid_plan.runs()
+    assert len(runs) == sum(len(c.settings) for c in grid_plan.cases.values()) * len(grid_plan.seeds)
+    assert {r["run_dir"] for r in runs} == {grid.run_dir(config["results"], n, s)
+                                            for n in grid_plan.jobs for s in grid_plan.seeds}

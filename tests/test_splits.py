@@ -7,6 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import validated
 
 from clusterage import plan
 from clusterage.galaxies import TABLE1
@@ -205,8 +206,8 @@ def test_split_config_errors_name_the_key():
     base = {"cases": [{"name": "a", "channels": "five_band", "sample": "full", "mask": "none"}],
             "samples": {"full": {}}, "data": {"galaxies": ["ngc628c", "ngc5068"]}}
     with pytest.raises(plan.ConfigError, match="test_galaxies"):
-        plan.build({**base, "split": {"group": "galaxy"}})
+        plan.build(validated({**base, "split": {"group": "galaxy"}}))
     with pytest.raises(plan.ConfigError, match=r"split.test_galaxies \['ngc1365'\]"):
-        plan.build({**base, "split": {"group": "galaxy", "test_galaxies": ["ngc1365"]}})
-    with pytest.raises(plan.ConfigError, match="split.order"):
-        plan.build({**base, "split": {"order": "authors"}})
+        plan.build(validated({**base, "split": {"group": "galaxy", "test_galaxies": ["ngc1365"]}}))
+    with pytest.raises(ValueError, match="split.order"):
+        SplitSpec.from_config({"order": "authors"})

@@ -1,7 +1,6 @@
 """The whole chain, end to end, through Snakemake on a tiny synthetic survey."""
 
 import json
-import re
 import shutil
 import subprocess
 import sys

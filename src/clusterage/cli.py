@@ -56,7 +56,7 @@ def cmd_plan(args) -> int:
     profile = load_profile(directory, args.profile)
     config = load_config(directory, args.configfile, profile)
     try:
-        plan.build(config)
+        grid = plan.Plan.of(config)
     except plan.ConfigError as exc:
         raise SystemExit(f"clusterage: config error: {exc}") from None
     dataset = Path(args.dataset) if args.dataset else directory / config["results"] / "dataset" / "cutouts.h5"
@@ -68,7 +68,7 @@ def cmd_plan(args) -> int:
         raise SystemExit(f"clusterage: dataset {dataset}: {exc}") from None
     except ValueError as exc:  # names the file
         raise SystemExit(f"clusterage: {exc}") from None
-    fp = footprint.estimate(config, clusters)
+    fp = footprint.estimate(grid, clusters, config["attribution"]["cluster_maps"])
     files = " + ".join([DEFAULT_CONFIG]
                        + ([f"the config of {args.profile}"] if profile.get("config") else [])
                        + args.configfile)

@@ -202,6 +202,12 @@ class SplitSpec:
 # Run layout
 # --------------------------------------------------------------------------------------------
 
+def full_first(samples) -> list[str]:
+    """Sample names in the order tables, figures and defaults use: the full sample first, then
+    the others alphabetically."""
+    return sorted(set(samples), key=lambda s: (s != "full", s))
+
+
 def setting_name(sample: str, channels: str, occlusion: str, labels: str) -> str:
     """A setting's name from its path parts (e.g. Snakemake's wildcards)."""
     return SETTING.format(sample=sample, channels=channels, occlusion=occlusion, labels=labels)

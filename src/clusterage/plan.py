@@ -1,8 +1,11 @@
-"""The experiment grid: cases x diameters x seeds -> training jobs.
+"""The experiment grid: cases x diameters x seeds -> training jobs, and which of them each
+later step uses.
 
 A case is a curve or a bar of a figure; a ``Setting`` is what a model is shown. Cases that
 share a setting (D = 0 is the unmasked model of every sweep) share its trained models, so the
-plan lists each setting once.
+plan lists each setting once. ``Plan.of(config)`` decides everything once (the runs, the seeds,
+the settings explained, disputed and kept, the null predictors, the galaxy groups); the workflow,
+the tables and the footprint read it instead of the config.
 """
 
 from __future__ import annotations
@@ -10,7 +13,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 from .galaxies import diameter_pixels
-from .grid import Hyper, Setting, SplitSpec
+from .grid import Hyper, Setting, SplitSpec, full_first, run_dir
 
 
 class ConfigError(ValueError):
@@ -45,7 +48,7 @@ def case_settings(name: str, case: dict) -> list[Setting]:
         raise ConfigError(f"case {name!r}: mask 'none' takes no diameters other than 0, got {diameters}")
     # D = 0 is no mask at all: the same model whether the case sweeps inner or outer masks.
     return [Setting(case["channels"], case["sample"], mask if d else "none", int(d),
-                    bool(case.get("shuffled_labels", False)), case_unit(case)) for d in diameters]
+                    bool(case["shuffled_labels"]), case_unit(case)) for d in diameters]
 
 
 def cases(config: dict) -> dict[str, dict]:
@@ -62,16 +65,16 @@ def cases(config: dict) -> dict[str, dict]:
 def build(config: dict) -> dict[str, Job]:
     """Every distinct setting of the config's cases, keyed by ``Setting.name``."""
     split_spec(config)  # a split that cannot work fails before any job is planned
-    samples = config.get("samples", {})
-    size = config.get("cutout_size", 112)
+    samples = config["samples"]
+    size = config["cutout_size"]
     jobs: dict[str, Job] = {}
     owners: dict[str, str] = {}
     for name, case in cases(config).items():
         if case["sample"] not in samples:
             raise ConfigError(f"case {name!r}: unknown sample {case['sample']!r}; "
                               f"samples are {sorted(samples)}")
-        _check_diameters(name, case, size, config.get("data", {}).get("galaxies"))
-        training = {**config.get("training", {}), **case.get("training", {})}
+        _check_diameters(name, case, size, config["data"]["galaxies"])
+        training = {**config["training"], **case["training"]}
         try:
             hyper = Hyper.from_config(training)
         except (TypeError, ValueError) as exc:
@@ -110,10 +113,10 @@ def _check_diameters(name: str, case: dict, size: int, galaxies) -> None:
 def split_spec(config: dict) -> SplitSpec:
     """The config's ``split``, checked against the galaxies the config uses."""
     try:
-        spec = SplitSpec.from_config(config.get("split"))
+        spec = SplitSpec.from_config(config["split"])
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    galaxies = config.get("data", {}).get("galaxies")
+    galaxies = config["data"]["galaxies"]
     absent = [g for g in spec.test_galaxies if galaxies is not None and g not in galaxies]
     if absent:
         raise ConfigError(f"split.test_galaxies {absent} are not in data.galaxies {galaxies}")
@@ -121,7 +124,7 @@ def split_spec(config: dict) -> SplitSpec:
 
 
 def seeds(config: dict) -> list[int]:
-    n = int(config.get("seeds", 5))
+    n = int(config["seeds"])
     if n < 1:
         raise ConfigError(f"seeds must be at least 1, got {n}")
     return list(range(n))
@@ -130,7 +133,7 @@ def seeds(config: dict) -> list[int]:
 def explained_seeds(config: dict) -> list[int]:
     """The seeds whose runs the attribution step explains: the first ``attribution.seeds``."""
     all_seeds = seeds(config)
-    n = (config.get("attribution") or {}).get("seeds")
+    n = config["attribution"]["seeds"]
     if n is None:
         return all_seeds
     if not 1 <= int(n) <= len(all_seeds):
@@ -145,10 +148,9 @@ def null_samples(config: dict) -> list[str]:
     The null predictor needs no training, so a bar chart shows it even for a sample no case of
     the grid trains on.
     """
-    named = {c["sample"] for c in config.get("cases") or []}
-    named |= {s for chart in config.get("bar_charts") or [] for s in chart.get("samples", [])}
-    known = config.get("samples") or {}
-    return sorted((s for s in named if s in known), key=lambda s: (s != "full", s))
+    named = {c["sample"] for c in config["cases"]}
+    named |= {s for chart in config["bar_charts"] or [] for s in chart["samples"]}
+    return full_first(s for s in named if s in config["samples"])
 
 
 def precisions(jobs: dict[str, Job], seeds: list[int]) -> dict[str, int]:
@@ -163,3 +165,109 @@ def job_params(job: Job) -> dict:
     """Everything a training job depends on, as plain values (Snakemake's params trigger)."""
     return {"setting": asdict(job.setting), "hyper": asdict(job.hyper),
             "sample_range": job.sample_range}
+
+
+def explained_settings(spec, names, channels=("five_band", "white_light")) -> list[str]:
+    """The settings the attribution step explains: ``spec`` (``attribution.settings``) None = the
+    grid's unmasked true-label models of these channels (every sample); otherwise a list of
+    setting names, each of which must be in the grid."""
+    names = list(names)
+    if spec is None:
+        settings = {n: Setting.from_name(n) for n in names}
+        return [n for n, s in settings.items()
+                if s.channels in channels and s.occlusion == "none" and not s.shuffled_labels]
+    missing = [s for s in spec if s not in names]
+    if missing:
+        raise ConfigError(f"attribution.settings lists {', '.join(map(repr, missing))}, which no "
+                          f"case of the config trains; settings of the grid: {', '.join(names)}")
+    return list(dict.fromkeys(spec))
+
+
+def disputed_settings(chosen, names) -> list[str]:
+    """The settings that get a disagreement catalog: ``chosen`` (``disputes.settings``), or by
+    default the unmasked five_band model of the full sample (else of the first sample; else the
+    first unmasked white_light model): the best-informed model, whose disagreements mean most."""
+    names = list(names)
+    chosen = list(chosen or [])
+    unknown = [s for s in chosen if s not in names]
+    if unknown:
+        raise ConfigError(f"disputes.settings: {unknown[0]!r} is no setting of the grid; "
+                          f"settings are {', '.join(names)}")
+    if chosen:
+        return chosen
+    for channels in ("five_band", "white_light"):
+        for sample in full_first(Setting.from_name(name).sample for name in names):
+            name = Setting(channels, sample).name
+            if name in names:
+                return [name]
+    return []
+
+
+def kept_settings(config: dict) -> list[str]:
+    """The settings whose runs keep their weights by the config's choice (``keep_models``).
+
+    A case's ``keep_models`` overrides the top-level one for its settings; a setting shared by
+    several cases is kept if any of them keeps it.
+    """
+    kept = set()
+    for name, case in cases(config).items():
+        if (case.get("keep_models") or config["keep_models"]) == "weights":
+            kept.update(s.name for s in case_settings(name, case))
+    return sorted(kept)
+
+
+def subsamples(config: dict) -> dict[str, list[str]]:
+    """Galaxy groups (``subsamples``; the paper's near and far) restricted to the configured
+    galaxies."""
+    present = set(config["data"]["galaxies"])
+    return {name: [g for g in galaxies if g in present]
+            for name, galaxies in (config["subsamples"] or {}).items()}
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case of the grid: its mask kind, diameter unit and settings (one per diameter)."""
+    name: str
+    mask: str
+    unit: str
+    settings: tuple
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What the config's grid asks for, decided once for every step after the training."""
+    results: str
+    cutout_size: int
+    cases: dict          # case name -> Case
+    jobs: dict           # setting name -> Job, each setting once
+    seeds: list
+    split: SplitSpec
+    null_samples: list   # samples whose null predictor is scored
+    explained: list      # settings whose runs the attribution step explains ...
+    explained_seeds: list  # ... for these seeds
+    disputed: list       # settings that get a disagreement catalog
+    kept: list           # settings whose runs keep their weights by the config's choice
+    subsamples: dict     # galaxy group -> its configured galaxies
+
+    @classmethod
+    def of(cls, config: dict) -> "Plan":
+        """The plan of a validated config (the schema's defaults filled in)."""
+        jobs = build(config)
+        return cls(
+            results=config["results"], cutout_size=int(config["cutout_size"]),
+            cases={name: Case(name, case["mask"], case_unit(case), tuple(case_settings(name, case)))
+                   for name, case in cases(config).items()},
+            jobs=jobs, seeds=seeds(config), split=split_spec(config),
+            null_samples=null_samples(config),
+            explained=explained_settings(config["attribution"]["settings"], jobs),
+            explained_seeds=explained_seeds(config),
+            disputed=disputed_settings(config["disputes"]["settings"], jobs),
+            kept=kept_settings(config), subsamples=subsamples(config))
+
+    def runs(self) -> list[dict]:
+        """Every (case, diameter, seed) of the grid, with its setting and run folder."""
+        return [{"case": case.name, "setting": s.name, "channels": s.channels, "sample": s.sample,
+                 "mask": case.mask, "diameter": s.diameter, "diameter_unit": case.unit,
+                 "shuffled_labels": s.shuffled_labels, "seed": seed,
+                 "run_dir": run_dir(self.results, s.name, seed)}
+                for case in self.cases.values() for s in case.settings for seed in self.seeds]

@@ -15,11 +15,9 @@ sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # run from a clone with
 from clusterage.cluster import breaker as _breaker
 from clusterage import configfile as _configfile
 from clusterage.train import device as _device
-from clusterage.analysis import disputes as _disputes
 from clusterage import grid as _grid
 from clusterage.train import keep as _keep
 from clusterage import plan as _plan
-from clusterage.analysis.attribution import select_settings as _attribution_settings
 from clusterage.report.figure_registry import CHART, FIGURES, figure_files
 from clusterage.survey.mast import GalaxyFiles, template_regex
 from clusterage.train import runlock as _runlock
@@ -71,16 +69,13 @@ except WorkflowError as exc:
     raise WorkflowError(f"{_case_of_error(config, str(exc))}{exc}") from None
 
 try:
-    PLAN = _plan.build(config)
-    SEEDS = _plan.seeds(config)
-    EXPLAINED_SEEDS = _plan.explained_seeds(config)
+    GRID = _plan.Plan.of(config)  # what each step trains, explains, disputes and keeps
 except _plan.ConfigError as exc:
     raise WorkflowError(f"config error: {exc}") from None
-
-try:
-    ATTRIBUTION_SETTINGS = _attribution_settings(config["attribution"]["settings"], PLAN)
-except ValueError as exc:
-    raise WorkflowError(f"config error: {exc}") from None
+PLAN = GRID.jobs
+SEEDS = GRID.seeds
+EXPLAINED_SEEDS = GRID.explained_seeds
+ATTRIBUTION_SETTINGS = GRID.explained
 ATTRIBUTION_OPTIONS = {k: v for k, v in config["attribution"].items()
                        if k not in ("settings", "seeds")}
 
@@ -247,7 +242,7 @@ def all_runs(filename):
 
 
 def null_files():
-    return expand(f"{RESULTS}/null/{{sample}}.json", sample=_plan.null_samples(config))
+    return expand(f"{RESULTS}/null/{{sample}}.json", sample=GRID.null_samples)
 
 
 def figure_file(name, ext="png"):
@@ -295,7 +290,7 @@ def fig2_runs():
     white-light one), first seed drawn, every seed's run for the spread (``seed_dirs``);
     samples without an unmasked model are left out."""
     runs = []
-    for sample in sorted(SAMPLES, key=lambda s: (s != "full", s)):
+    for sample in _grid.full_first(SAMPLES):
         for channels in _grid.CHANNELS:
             name = _grid.Setting(channels, sample).name
             if name in PLAN:
@@ -378,7 +373,7 @@ def kept_models():
     """Weights files of the runs the config keeps (keep_models) and of the explained runs
     (attribution), whose rule lists its run's model.weights.h5 as an input and loads it."""
     kept = [f"{train_dir(name, seed)}/{_keep.MODEL_FILE}"
-            for name in _keep.kept_settings(config) for seed in SEEDS]
+            for name in GRID.kept for seed in SEEDS]
     return list(dict.fromkeys(kept + explained_models()))
 
 
@@ -478,10 +473,7 @@ onstart:
 # from k-fold cross-validation models when disputes.folds >= 2 (every cluster out of sample).
 DISPUTES = f"{RESULTS}/disputes"
 FOLDS = config["disputes"]["folds"]
-try:
-    DISPUTE_SETTINGS = _disputes.catalog_settings(config, PLAN)
-except _disputes.DisputesError as exc:
-    raise WorkflowError(f"config error: {exc}") from None
+DISPUTE_SETTINGS = GRID.disputed
 CV_SETTINGS = DISPUTE_SETTINGS if FOLDS >= 2 else []
 
 

@@ -14,6 +14,8 @@ to_file(snakemake.log[0])
 
 from clusterage.analysis.aggregate import write_tables  # noqa: E402
 from clusterage.analysis.disputes import current  # noqa: E402
+from clusterage.analysis.uncertainty import Bootstrap  # noqa: E402
+from clusterage.plan import Plan  # noqa: E402
 from clusterage.report.figure_registry import figure_files, read, read_runs  # noqa: E402
 
 log = logging.getLogger("partial_report")
@@ -23,8 +25,8 @@ tables, figs = out / "tables", out / "figures"
 tables.mkdir(parents=True, exist_ok=True)
 figs.mkdir(parents=True, exist_ok=True)
 
-write_tables(config, tables / "scatter.csv", tables / "scatter_per_seed.csv",
-             missing_path=tables / "missing_runs.csv", groups_path=tables / "scatter_by_group.csv",
+write_tables(Plan.of(config), Bootstrap.from_config(config), tables / "scatter.csv",
+             tables / "scatter_per_seed.csv", missing_path=tables / "missing_runs.csv", groups_path=tables / "scatter_by_group.csv",
              differences_path=tables / "differences.csv")
 files = {"scatter": tables / "scatter.csv", "groups": tables / "scatter_by_group.csv"}
 if Path(snakemake.params.dataset).is_file():
@@ -36,7 +38,6 @@ data["disputes"] = [d for d in (current(**spec) for spec in snakemake.params.dis
 explained = [d for d in sorted(Path(config["results"]).glob("attribution/*/*/*/*/seed*/"))
              if all((d / f).is_file() for f in ("maps.h5", "profiles.csv", "occlusion.csv"))]
 if explained:
-    from clusterage.analysis.uncertainty import Bootstrap
     from clusterage.report.attribution_report import (
         write_tables as write_attribution_tables,
     )

@@ -12,9 +12,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clusterage.grid import run_dir
 from clusterage.metrics import predictive_power, relative_error, scatter
-from clusterage.plan import build, case_settings, case_unit, cases, null_samples, seeds
+from clusterage.plan import Plan
 from clusterage.survey.splits import SPLITS
 
 from .replicates import Replicates, Scored
@@ -54,10 +53,10 @@ def interval_columns(scored: Scored | None, null: Scored | None, boot: Bootstrap
     return out
 
 
-def replicates(config: dict, nulls: dict) -> Replicates:
+def replicates(grid: Plan, nulls: dict, boot: Bootstrap) -> Replicates:
     """Bootstrap replicates of every finished run of the grid and of each sample's null."""
     train_means = {s: (n or {}).get("train_mean_log_age", np.nan) for s, n in nulls.items()}
-    return Replicates(expected_runs(config), train_means, Bootstrap.from_config(config))
+    return Replicates(expected_runs(grid), train_means, boot)
 
 
 def _read_json(path: Path):
@@ -67,27 +66,14 @@ def _read_json(path: Path):
         return None
 
 
-def expected_runs(config: dict) -> pd.DataFrame:
+def expected_runs(grid: Plan) -> pd.DataFrame:
     """Every (case, diameter, seed) the grid asks for, with its setting and run folder."""
-    results = config.get("results", "results")
-    build(config)  # validates the grid
-    rows = []
-    for case_name, case in cases(config).items():
-        for setting in case_settings(case_name, case):
-            for seed in seeds(config):
-                rows.append({"case": case_name, "setting": setting.name, "channels": setting.channels,
-                             "sample": setting.sample, "mask": case["mask"],
-                             "diameter": setting.diameter, "diameter_unit": case_unit(case),
-                             "shuffled_labels": setting.shuffled_labels, "seed": seed,
-                             "run_dir": run_dir(results, setting.name, seed)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(grid.runs())
 
 
-def _collect(config: dict):
-    results = config["results"]
-    expected = seeds(config)
+def _collect(grid: Plan, boot: Bootstrap):
     per_seed, missing = [], []
-    for run in expected_runs(config).to_dict("records"):
+    for run in grid.runs():
         path = Path(run["run_dir"]) / "metrics.json"
         m = _read_json(path)
         if m is None:
@@ -96,24 +82,23 @@ def _collect(config: dict):
         per_seed.append({k: run[k] for k in ("case", "channels", "sample", "mask", "diameter",
                                              "diameter_unit", "shuffled_labels", "seed")}
                         | {s: m[f"scatter_{s}"] for s in SPLITS})
-    nulls = {}
-    for sample in null_samples(config):
-        nulls[sample] = _read_json(Path(results) / "null" / f"{sample}.json")
+    nulls = {sample: _read_json(Path(grid.results) / "null" / f"{sample}.json")
+             for sample in grid.null_samples}
     per_seed = pd.DataFrame(per_seed, columns=["case", "channels", "sample", "mask", "diameter", "diameter_unit",
                                                "shuffled_labels", "seed", *SPLITS])
-    reps = replicates(config, nulls)
-    return per_seed, tidy(config, per_seed, nulls, len(expected), reps), missing, reps
+    reps = replicates(grid, nulls, boot)
+    return per_seed, tidy(grid, per_seed, nulls, reps), missing, reps
 
 
-def collect(config: dict) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
+def collect(grid: Plan, boot: Bootstrap) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Per-seed metrics of every (case, diameter) that exists, the tidy table, missing runs."""
-    per_seed, table, missing, _ = _collect(config)
+    per_seed, table, missing, _ = _collect(grid, boot)
     return per_seed, table, missing
 
 
-def missing_runs(config: dict) -> pd.DataFrame:
+def missing_runs(grid: Plan) -> pd.DataFrame:
     """One row per (setting, seed) without a finished run, with the cases that wait for it."""
-    runs = expected_runs(config)
+    runs = expected_runs(grid)
     if not len(runs):
         return pd.DataFrame(columns=MISSING_COLUMNS)
     done = runs["run_dir"].map(lambda d: (Path(d) / "metrics.json").is_file())
@@ -133,13 +118,6 @@ GROUP_COLUMNS = ["case", "channels", "sample", "mask", "diameter", "diameter_uni
                  "relative_error_ci_high"]
 
 
-def subsamples(config: dict) -> dict[str, list[str]]:
-    """Galaxy groups (paper: near and far) restricted to the galaxies of the data."""
-    groups = config.get("subsamples") or {}
-    present = set(config.get("data", {}).get("galaxies", [])) or None
-    return {name: [g for g in gals if present is None or g in present] for name, gals in groups.items()}
-
-
 def _group_scores(predictions: pd.DataFrame, groups: dict[str, list[str]], split: str) -> dict:
     """Scatter of one run's predictions per galaxy group, and the null scatter of the group.
 
@@ -157,17 +135,19 @@ def _group_scores(predictions: pd.DataFrame, groups: dict[str, list[str]], split
     return out
 
 
-def group_table(config: dict, split: str = "test", reps: Replicates | None = None) -> pd.DataFrame:
-    """Paper Fig. 7's numbers: each (case, diameter) scored per galaxy group, mean over seeds,
-    with intervals on the test split (``reps``: the grid's replicates, made here if not given).
+def group_table(grid: Plan, boot: Bootstrap, split: str = "test",
+                reps: Replicates | None = None) -> pd.DataFrame:
+    """Paper Fig. 7's numbers: each (case, diameter) scored per galaxy group (the plan's
+    subsamples), mean over seeds, with intervals on the test split (``reps``: the grid's
+    replicates, made here if not given).
 
     Built from the runs' per-cluster predictions, so no extra model is trained.
     """
-    groups = subsamples(config)
-    n_expected = len(seeds(config))
+    groups = grid.subsamples
+    n_expected = len(grid.seeds)
     cache: dict[str, dict] = {}
     per_run = []
-    for run in expected_runs(config).to_dict("records"):
+    for run in grid.runs():
         path = Path(run["run_dir"]) / "predictions.csv"
         if run["run_dir"] not in cache:
             try:
@@ -180,7 +160,7 @@ def group_table(config: dict, split: str = "test", reps: Replicates | None = Non
                             "train_mean": train_mean})
     rows = []
     if per_run and split == INTERVAL_SPLIT and reps is None:
-        reps = replicates(config, {})
+        reps = replicates(grid, {}, boot)
     if per_run:
         df = pd.DataFrame(per_run)
         keys = ["case", "channels", "sample", "mask", "diameter", "diameter_unit", "shuffled_labels", "group"]
@@ -211,16 +191,16 @@ def _group_intervals(reps: Replicates, run: pd.Series, groups: dict) -> dict:
     return out
 
 
-def tidy(config: dict, per_seed: pd.DataFrame, nulls: dict, n_expected: int,
-         reps: Replicates) -> pd.DataFrame:
+def tidy(grid: Plan, per_seed: pd.DataFrame, nulls: dict, reps: Replicates) -> pd.DataFrame:
     """Mean and std over seeds per (case, diameter, split), with the null predictor beside it,
     and on the test split the 95% intervals of the scatter and of the predictive power."""
     boot = reps.boot
     no_interval = interval_columns(None, None, boot)
+    n_expected = len(grid.seeds)
     rows = []
-    for case_name, case in cases(config).items():
-        for setting in case_settings(case_name, case):
-            sel = (per_seed[(per_seed["case"] == case_name) & (per_seed["diameter"] == setting.diameter)]
+    for case in grid.cases.values():
+        for setting in case.settings:
+            sel = (per_seed[(per_seed["case"] == case.name) & (per_seed["diameter"] == setting.diameter)]
                    if len(per_seed) else per_seed)
             null = nulls.get(setting.sample) or {}
             for split in SPLITS:
@@ -230,9 +210,9 @@ def tidy(config: dict, per_seed: pd.DataFrame, nulls: dict, n_expected: int,
                 ci = (interval_columns(reps.settings.get(setting.name), reps.nulls.get(setting.sample), boot)
                       if split == INTERVAL_SPLIT else no_interval)
                 rows.append({**ci,
-                    "case": case_name, "channels": setting.channels, "sample": setting.sample,
-                    "mask": case["mask"], "diameter": setting.diameter,
-                    "diameter_unit": case_unit(case),
+                    "case": case.name, "channels": setting.channels, "sample": setting.sample,
+                    "mask": case.mask, "diameter": setting.diameter,
+                    "diameter_unit": case.unit,
                     "shuffled_labels": setting.shuffled_labels, "split": split,
                     "scatter_mean": mean,
                     "scatter_std": seed_spread(values),
@@ -258,8 +238,8 @@ def tidy(config: dict, per_seed: pd.DataFrame, nulls: dict, n_expected: int,
     return pd.DataFrame(rows, columns=TABLE_COLUMNS)
 
 
-def write_tables(config: dict, table_path, per_seed_path, missing_path=None, groups_path=None,
-                 differences_path=None) -> pd.DataFrame:
+def write_tables(grid: Plan, boot: Bootstrap, table_path, per_seed_path, missing_path=None,
+                 groups_path=None, differences_path=None) -> pd.DataFrame:
     """Write the tidy table, the per-seed table and, if asked, missing runs, group scores and
     the comparisons of settings with their intervals."""
     import logging
@@ -269,7 +249,7 @@ def write_tables(config: dict, table_path, per_seed_path, missing_path=None, gro
     from .comparisons import differences
 
     log = logging.getLogger(__name__)
-    per_seed, table, missing, reps = _collect(config)
+    per_seed, table, missing, reps = _collect(grid, boot)
     for path in missing:
         log.warning("missing run: %s", path)
     incomplete = table[~table["complete"]]
@@ -282,14 +262,14 @@ def write_tables(config: dict, table_path, per_seed_path, missing_path=None, gro
         table.to_csv(tmp, index=False, float_format="%.5g")
     if missing_path is not None:
         with atomic_path(missing_path) as tmp:
-            missing_runs(config).to_csv(tmp, index=False)
+            missing_runs(grid).to_csv(tmp, index=False)
     if groups_path is not None:
-        groups = group_table(config, reps=reps)
+        groups = group_table(grid, boot, reps=reps)
         with atomic_path(groups_path) as tmp:
             groups.to_csv(tmp, index=False, float_format="%.5g")
-        log.info("group table: %d rows (groups %s)", len(groups), sorted(subsamples(config)))
+        log.info("group table: %d rows (groups %s)", len(groups), sorted(grid.subsamples))
     if differences_path is not None:
-        diffs = differences(config, table, reps)
+        diffs = differences(grid, table, reps)
         with atomic_path(differences_path) as tmp:
             diffs.to_csv(tmp, index=False, float_format="%.5g")
         log.info("differences: %d comparisons (%d paired)", len(diffs), int(diffs["paired"].sum()))

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from clusterage.grid import Setting
-from clusterage.plan import case_settings, cases
+from clusterage.plan import Plan
 
 from .replicates import Replicates, Scored
 from .uncertainty import Estimate, resampled
@@ -54,13 +54,14 @@ def label(case: str, setting: Setting) -> str:
     return f"{case} (D = {setting.diameter} {setting.unit})"
 
 
-def sides(config: dict, table: pd.DataFrame, reps: Replicates) -> dict[str, Side]:
+def sides(grid: Plan, table: pd.DataFrame, reps: Replicates) -> dict[str, Side]:
     """Each setting of the grid (first case naming it) and each sample's null, by setting name."""
     test = table[table["split"] == "test"]
     out: dict[str, Side] = {}
-    for case_name, case in cases(config).items():
+    for case in grid.cases.values():
+        case_name = case.name
         rows = test[test["case"] == case_name].set_index("diameter")
-        for setting in case_settings(case_name, case):
+        for setting in case.settings:
             if setting.name in out or setting.diameter not in rows.index:
                 continue
             row = rows.loc[setting.diameter]
@@ -120,10 +121,10 @@ def pairs(settings: list[Setting]) -> list[tuple[str, Setting, str]]:
     return out
 
 
-def differences(config: dict, table: pd.DataFrame, reps: Replicates) -> pd.DataFrame:
+def differences(grid: Plan, table: pd.DataFrame, reps: Replicates) -> pd.DataFrame:
     """Every comparison of the grid that has runs on both sides (``tables/differences.csv``)."""
-    known = sides(config, table, reps)
-    settings = {s.name: s for name, case in cases(config).items() for s in case_settings(name, case)}
+    known = sides(grid, table, reps)
+    settings = {s.name: s for case in grid.cases.values() for s in case.settings}
     rows = []
     for kind, first, second in pairs(list(settings.values())):
         a, b = known.get(first.name), known.get(second)

@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 
 from clusterage.atomic import atomic_path, write_json
-from clusterage.grid import Setting
 from clusterage.metrics import scatter
 from clusterage.survey.catalog import ID, CatalogError, read_table
 
@@ -190,28 +189,6 @@ def write_catalog(table_path, summary_path, out_path, *, threshold: float, max_s
     with atomic_path(out_path) as tmp:
         out.to_csv(tmp, index=False, float_format="%.5f")
     return out
-
-
-def catalog_settings(config: dict, planned) -> list[str]:
-    """Settings that get a disagreement catalog: ``disputes.settings``, or by default the
-    unmasked five_band model of the full sample (else of the first sample; else the first
-    unmasked white_light model): the best-informed model, whose disagreements mean most."""
-    planned = list(planned)
-    chosen = list((config.get("disputes") or {}).get("settings") or [])
-    unknown = [s for s in chosen if s not in planned]
-    if unknown:
-        raise DisputesError(f"disputes.settings: {unknown[0]!r} is no setting of the grid; "
-                            f"settings are {', '.join(planned)}")
-    if chosen:
-        return chosen
-    samples = sorted({Setting.from_name(name).sample for name in planned},
-                     key=lambda s: (s != "full", s))
-    for channels in ("five_band", "white_light"):
-        for sample in samples:
-            name = Setting(channels, sample).name
-            if name in planned:
-                return [name]
-    return []
 
 
 def current(setting: str, runs, threshold: float, max_spread: float, **_) -> dict | None:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from clusterage.grid import ENVIRONMENT_DIAMETER_PX, Setting
+from clusterage.grid import ENVIRONMENT_DIAMETER_PX, Setting, full_first
 
 VERDICT = {"above 0": "holds", "below 0": "CONTRADICTED", "contains 0": "undecided"}
 
@@ -82,7 +82,7 @@ def paper_findings(diffs: pd.DataFrame, *, sample: str = "full") -> list[Finding
 
 def samples(diffs: pd.DataFrame) -> list[str]:
     """The samples of a comparisons table, the full sample first."""
-    return sorted(set(diffs["sample"]), key=lambda s: (s != "full", s))
+    return full_first(diffs["sample"])
 
 
 def read(results_dir) -> pd.DataFrame:

@@ -17,9 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterage import plan
-from clusterage.analysis.attribution import select_settings
-from clusterage.galaxies import BANDS, TABLE1
-from clusterage.train import keep
+from clusterage.galaxies import BANDS
 
 # --- Measured numbers (one place; docs/disk.md says how each was measured) -----------------------
 # Kept weights (model.weights.h5, float32, no optimiser state): 157,615,400 bytes for the paper's
@@ -136,19 +134,19 @@ def clusters_from_config(config: dict) -> Clusters:
     survey; a flat age distribution is drawn on its range)."""
     from clusterage.survey.reference import log_ages as reference_log_ages
 
-    data = config.get("data", {})
-    galaxies = data.get("galaxies", list(TABLE1))
-    synthetic = data.get("source", "synthetic") == "synthetic" and not data.get("local_dir")
-    syn = config.get("synthetic", {})
+    data = config["data"]
+    galaxies = data["galaxies"]
+    synthetic = data["source"] == "synthetic" and not data["local_dir"]
+    syn = config["synthetic"]
     ages = []
     for g in galaxies:
         ref = reference_log_ages(g)
         if not synthetic:
             ages.append(ref)
             continue
-        n = max(1, int(round(syn.get("scale", 1.0) * ref.size)))
-        if syn.get("age_distribution", "reference") == "flat":
-            lo, hi = syn.get("flat_log_age_range", (6.0, 10.1))
+        n = max(1, int(round(syn["scale"] * ref.size)))
+        if syn["age_distribution"] == "flat":
+            lo, hi = syn["flat_log_age_range"]
             ages.append(np.linspace(lo, hi, n))
         else:  # the reference labels' distribution, as the simulation draws them
             ages.append(np.quantile(ref, (np.arange(n) + 0.5) / n) if n != ref.size else ref)
@@ -190,16 +188,12 @@ class Footprint:
         return sum(r[3] * r[4] for r in self.reads)
 
 
-def estimate(config: dict, clusters: Clusters) -> Footprint:
-    """The footprint of the config's sweep on these clusters."""
-    jobs = plan.build(config)
-    seeds = plan.seeds(config)
-    size = int(config.get("cutout_size", 112))
-    samples = config.get("samples", {})
+def estimate(grid: plan.Plan, clusters: Clusters, cluster_maps: bool) -> Footprint:
+    """The footprint of a planned sweep on these clusters (``cluster_maps``: the attribution
+    step writes per-cluster maps, config ``attribution.cluster_maps``)."""
+    jobs, seeds, size = grid.jobs, grid.seeds, grid.cutout_size
     # Kept by the config's choice, and the explained runs, whose weights the attribution step loads.
-    explained = set(select_settings((config.get("attribution") or {}).get("settings"), jobs))
-    explained_seeds = plan.explained_seeds(config)
-    by_choice = set(keep.kept_settings(config))
+    explained, explained_seeds, by_choice = set(grid.explained), grid.explained_seeds, set(grid.kept)
 
     def kept_seeds(name: str) -> int:
         """How many seeds of a setting keep their weights: all by choice, else the explained ones."""
@@ -207,9 +201,8 @@ def estimate(config: dict, clusters: Clusters) -> Footprint:
             return len(seeds)
         return len(explained_seeds) if name in explained else 0
 
-    cluster_maps = (config.get("attribution") or {}).get("cluster_maps", True)
     n = len(clusters.log_age)
-    fractions = config.get("split", {}).get("fractions", (0.70, 0.15, 0.15))
+    fractions = grid.split.fractions
 
     fp = Footprint(trainings=len(jobs) * len(seeds), settings=len(jobs), seeds=len(seeds),
                    clusters=clusters, cutout_size=size,

@@ -26,6 +26,7 @@ from clusterage.grid import (  # noqa: E402
     LABELS,
     SETTING_PATTERNS,
     Setting,
+    full_first,
     parse_occlusion,
     setting_parts,
 )
@@ -102,8 +103,7 @@ def sample_label(sample: str, ranges: dict | None = None) -> str:
 
 
 def _sample_order(samples) -> list[str]:
-    samples = list(dict.fromkeys(samples))
-    return sorted(samples, key=lambda s: (s != "full", s))
+    return full_first(samples)
 
 
 def case_label(row) -> str:

@@ -16,26 +16,11 @@ import os
 import shutil
 from pathlib import Path
 
-from clusterage import plan as _plan
 from clusterage.atomic import atomic_path
 
 log = logging.getLogger(__name__)
 
 MODEL_FILE = "model.weights.h5"
-
-
-def kept_settings(config: dict) -> list[str]:
-    """Names of the settings whose runs keep their weights by the config's choice.
-
-    A case's ``keep_models`` overrides the top-level one for its settings; a setting shared by
-    several cases is kept if any of them keeps it.
-    """
-    default = config.get("keep_models", "none")
-    kept = set()
-    for name, case in _plan.cases(config).items():
-        if case.get("keep_models", default) == "weights":
-            kept.update(s.name for s in _plan.case_settings(name, case))
-    return sorted(kept)
 
 
 def keep_weights(trained: str | Path, kept: str | Path) -> None:
