@@ -36,7 +36,7 @@ def main(argv=None) -> pd.DataFrame:
 
     import keras
 
-    from clusterage.analysis.attribution import Options, explain_run
+    from clusterage.analysis.explain import Options, explain_run
     from clusterage.train.training import Hyper, Setting, train
 
     hyper = Hyper(**(DEMO if args.model == "demo" else PAPER), epochs=2, patience=2)

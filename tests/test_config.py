@@ -11,6 +11,7 @@ import yaml
 from conftest import REPO, validated
 
 from clusterage import galaxies, grid, plan
+from clusterage.analysis import explain
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
@@ -172,3 +173,37 @@ def test_masks_in_parsecs_are_refused_with_both_keys_without_a_distance_or_too_w
     monkeypatch.setitem(galaxies.TABLE1, "ngc1365", nowhere)
     with pytest.raises(plan.ConfigError, match="case 'pc'.*'ngc1365' has no distance"):
         plan.build(validated(_pc_config(diameters_pc=[24])))
+
+
+def _schema_defaults(block: str) -> dict:
+    schema = yaml.safe_load((REPO / "workflow" / "schemas" / "config.schema.yaml").read_text())
+    return {k: v["default"] for k, v in schema["properties"][block]["properties"].items() if "default" in v}
+
+
+def _plain(value):
+    return list(value) if isinstance(value, tuple) else value
+
+
+@pytest.mark.parametrize("block, cls", [("training", grid.Hyper), ("split", grid.SplitSpec),
+                                        ("attribution", explain.Options)])
+def test_every_default_written_in_python_is_the_schemas(block, cls):
+    """The schema is the one source of a default: the dataclasses that read a block agree with it
+    key by key, and refuse a key the schema does not have."""
+    import dataclasses
+
+    defaults = _schema_defaults(block)
+    fields = {f.name: f.default for f in dataclasses.fields(cls)}
+    assert {k: _plain(v) for k, v in fields.items()} == {k: _plain(defaults[k]) for k in fields}
+    with pytest.raises(ValueError, match="unknown"):
+        cls.from_config({"no_such_key": 1})
+
+
+def test_the_cnn_builders_defaults_are_the_schemas():
+    import inspect
+
+    from clusterage.train.model import build_cnn
+
+    defaults = _schema_defaults("training")
+    keywords = inspect.signature(build_cnn).parameters
+    for key in ("conv_filters", "dense_units", "learning_rate"):
+        assert _plain(keywords[key].default) == defaults[key], key

@@ -5,7 +5,7 @@ start_job(snakemake.log[0], snakemake.threads, snakemake.config.get("keras_backe
 
 from pathlib import Path  # noqa: E402
 
-from clusterage.analysis.attribution import Options, explain_run  # noqa: E402
+from clusterage.analysis.explain import Options, explain_run  # noqa: E402
 
 explain_run(snakemake.input.dataset, Path(snakemake.input.metadata).parent, snakemake.output.maps,
             snakemake.output.profiles, snakemake.output.occlusion,

@@ -1,14 +1,13 @@
 """Train one model of one experiment setting with one seed, and score it.
 
-Resumable: the full training state (weights, optimiser, early-stopping counters, history) is
-saved at the end of epochs to a checkpoint folder, and each epoch's batch order is drawn from
-(seed, epoch) alone. A job killed by Slurm (preemption, time limit, kill -9) and started again
-continues from the last saved epoch and ends exactly where an uninterrupted run would.
+Resumable: the full training state is saved at the end of epochs to a checkpoint folder
+(checkpoint.py), and each epoch's batch order is drawn from (seed, epoch) alone. A job killed by
+Slurm (preemption, time limit, kill -9) and started again continues from the last saved epoch
+and ends exactly where an uninterrupted run would.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import platform
 import shutil
@@ -27,7 +26,7 @@ from clusterage.metrics import scatter
 from clusterage.survey import dataset, inputs, views
 from clusterage.survey.splits import SPLITS, fold_rows, split_rows
 
-from . import device
+from . import checkpoint, device
 from .fitloop import EpochRunner, epoch_order
 
 log = logging.getLogger(__name__)
@@ -92,15 +91,48 @@ def split_inputs(x_sample, in_sample, rows: dict, clusters, setting: Setting, hy
     return out
 
 
-class _State:
-    """Early-stopping and history state that survives a restart."""
+@dataclass(frozen=True)
+class _Job:
+    """What one call of ``train`` trains."""
 
-    def __init__(self):
-        self.epoch = 0
-        self.best_val = float("inf")
-        self.best_epoch = 0
-        self.wait = 0
-        self.history: list[dict] = []
+    setting: Setting
+    seed: int
+    hyper: Hyper
+    split: SplitSpec
+    sample_range: dict
+    fold: tuple | None
+
+
+@dataclass
+class _Loaded:
+    """The dataset's table and attributes, each split's network input, and the image bytes read."""
+
+    clusters: pd.DataFrame
+    attrs: dict
+    data: SplitData
+    bytes_read: int
+
+
+@dataclass(frozen=True)
+class _TargetScale:
+    """Targets min-max scaled with the TRAIN set's range, as the authors' code did."""
+
+    lo: float
+    hi: float
+
+    @classmethod
+    def of(cls, y_train: np.ndarray) -> "_TargetScale":
+        return cls(float(y_train.min()), float(y_train.max()))
+
+    @property
+    def span(self) -> float:
+        return (self.hi - self.lo) or 1.0
+
+    def scale(self, y):
+        return ((y - self.lo) / self.span).astype(np.float32)
+
+    def unscale(self, pred):
+        return pred * self.span + self.lo
 
 
 def _versions() -> dict:
@@ -130,71 +162,109 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     (``device.DeviceError``) when the job was given a GPU (``gpu_resource`` or Slurm's variables)
     that the Keras backend does not see, unless ``allow_cpu_fallback``.
     """
-    hyper = hyper or Hyper()
-    split = split or SplitSpec()
-    compute = device.check(hyper.precision, gpu_resource=gpu_resource,
+    job = _Job(setting, seed, hyper or Hyper(), split or SplitSpec(), sample_range or {}, fold)
+    compute = device.check(job.hyper.precision, gpu_resource=gpu_resource,
                            allow_cpu_fallback=allow_cpu_fallback)
-    import keras
-
-    sample_range = sample_range or {}
     out_dir = Path(out_dir)
     ckpt = Path(checkpoint_dir) if checkpoint_dir else out_dir / "checkpoint"
     weights_path = Path(weights_path) if weights_path else out_dir / "model.weights.h5"
     t_start = time.perf_counter()
 
+    loaded = _load(dataset_path, job)
+    data = loaded.data
+    x_train, y_train = inputs.augment(data.x["train"], data.y["train"], job.hyper.rotations,
+                                      job.hyper.flips)
+    target = _TargetScale.of(data.y["train"])
+    _log_sizes(job, data, x_train)
+
+    model = _build_model(x_train.shape[1:], job.hyper, seed)
+    identity = _identity(job, x_train)
+    state, best_weights = _resume(ckpt, identity, model)
+    # The arrays become backend tensors once; each epoch is one compiled call (fitloop.py).
+    runner = EpochRunner(model, x_train, target.scale(y_train), data.x["validation"],
+                         target.scale(data.y["validation"]), job.hyper.batch_size)
+    n_train = len(x_train)
+    del x_train
+    fit_seconds, n_epochs_run = _fit(
+        model, runner, state, best_weights, job, n_train, checkpoint_interval_s,
+        save=lambda best: checkpoint.save(ckpt, model, state, best, identity))
+
+    predictions, metrics = _score(model, loaded, target, job, state)
+    timing = (t_start, fit_seconds, n_epochs_run)
+    meta = _metadata(job, dataset_path, loaded, target, n_train, compute, timing, model)
+    _write_outputs(out_dir, weights_path, model, predictions, state.history, meta, metrics)
+    shutil.rmtree(ckpt, ignore_errors=True)
+    return metrics
+
+
+def _load(dataset_path, job: _Job) -> _Loaded:
+    """Read the rows of the job's sample and build each split's network input."""
+    setting = job.setting
     clusters = dataset.read_clusters(dataset_path)
     attrs = dataset.read_attrs(dataset_path)
-    rows = sample_split(clusters, setting, sample_range, split, int(attrs["cutout_size"]), fold)
+    rows = sample_split(clusters, setting, job.sample_range, job.split, int(attrs["cutout_size"]),
+                        job.fold)
     in_sample = np.sort(np.concatenate([rows[name] for name in SPLITS]))
     x_sample = views.read_input(dataset_path, setting.channels, in_sample)
     bytes_read = int(x_sample.nbytes) * (5 if setting.channels == "white_light" and not attrs.get("view") else 1)
-    data = split_inputs(x_sample, in_sample, rows, clusters, setting, hyper, seed)
-    del x_sample
-    x_train, y_train = inputs.augment(data.x["train"], data.y["train"], hyper.rotations, hyper.flips)
-    # Targets min-max scaled with the TRAIN set's range, as the authors' code did.
-    y_lo, y_hi = float(data.y["train"].min()), float(data.y["train"].max())
-    span = (y_hi - y_lo) or 1.0
+    data = split_inputs(x_sample, in_sample, rows, clusters, setting, job.hyper, job.seed)
+    return _Loaded(clusters, attrs, data, bytes_read)
 
-    def scale(y):
-        return ((y - y_lo) / span).astype(np.float32)
 
+def _log_sizes(job: _Job, data: SplitData, x_train: np.ndarray) -> None:
     log.info("%s seed %d: %d train (x%d augmented = %d), %d validation, %d test clusters; input %s",
-             setting.name, seed, len(data.y["train"]), len(x_train) // len(data.y["train"]),
+             job.setting.name, job.seed, len(data.y["train"]), len(x_train) // len(data.y["train"]),
              len(x_train), len(data.y["validation"]), len(data.y["test"]), x_train.shape[1:])
-    if fold is not None:
-        log.info("cross-validation: fold %d of %d (its test clusters are no other fold's)", *fold)
+    if job.fold is not None:
+        log.info("cross-validation: fold %d of %d (its test clusters are no other fold's)", *job.fold)
+
+
+def _build_model(input_shape, hyper: Hyper, seed: int):
+    """Seed every generator, set the precision policy and build the compiled CNN."""
+    import keras
 
     keras.utils.set_random_seed(seed)
     if hyper.precision != "float32":
         keras.mixed_precision.set_dtype_policy(hyper.precision)
-    from .model import build_cnn, save_weights_only
+    from .model import build_cnn
 
-    model = build_cnn(x_train.shape[1:], conv_filters=hyper.conv_filters,
-                      dense_units=hyper.dense_units, learning_rate=hyper.learning_rate, seed=seed)
-    state = _State()
-    best_weights = None
-    # What the checkpoint must have been written by to be resumed: this training, not a leftover
-    # of one with another model, hyper-parameters, split or train set.
-    identity = {"setting": setting.name, "seed": seed, "fold": list(fold) if fold else None,
-                "hyper": asdict(hyper), "split": asdict(split), "n_train": len(x_train),
-                "input_shape": list(x_train.shape[1:])}
-    resume_from = _latest_checkpoint(ckpt)
-    if resume_from is not None and _checkpoint_identity(resume_from) != _jsonable(identity):
+    return build_cnn(input_shape, conv_filters=hyper.conv_filters, dense_units=hyper.dense_units,
+                     learning_rate=hyper.learning_rate, seed=seed)
+
+
+def _identity(job: _Job, x_train: np.ndarray) -> dict:
+    """What the checkpoint must have been written by to be resumed: this training, not a leftover
+    of one with another model, hyper-parameters, split or train set."""
+    return {"setting": job.setting.name, "seed": job.seed,
+            "fold": list(job.fold) if job.fold else None, "hyper": asdict(job.hyper),
+            "split": asdict(job.split), "n_train": len(x_train),
+            "input_shape": list(x_train.shape[1:])}
+
+
+def _resume(ckpt: Path, identity: dict, model):
+    """(state, best weights) of the checkpoint of this training in ``ckpt``, restored into
+    ``model``; a fresh state when there is none. A checkpoint of another training is deleted."""
+    resume_from = checkpoint.latest(ckpt)
+    if resume_from is not None and checkpoint.written_by(resume_from) != checkpoint.jsonable(identity):
         log.warning("the checkpoint %s was written by another training (a different model, "
                     "hyper-parameters, split or train set); training from the start instead",
                     resume_from)
         shutil.rmtree(ckpt, ignore_errors=True)
         resume_from = None
-    if resume_from is not None:
-        state, best_weights = _load_checkpoint(resume_from, model)
-        log.info("resuming from the checkpoint after epoch %d (best validation loss %.5g at epoch %d)",
-                 state.epoch, state.best_val, state.best_epoch)
+    if resume_from is None:
+        return checkpoint.State(), None
+    state, best_weights = checkpoint.load(resume_from, model)
+    log.info("resuming from the checkpoint after epoch %d (best validation loss %.5g at epoch %d)",
+             state.epoch, state.best_val, state.best_epoch)
+    return state, best_weights
 
-    # The arrays become backend tensors once; each epoch is one compiled call (fitloop.py).
-    runner = EpochRunner(model, x_train, scale(y_train), data.x["validation"],
-                         scale(data.y["validation"]), hyper.batch_size)
-    n_train = len(x_train)
-    del x_train
+
+def _fit(model, runner: EpochRunner, state: checkpoint.State, best_weights, job: _Job,
+         n_train: int, interval_s: float, save) -> tuple[float, int]:
+    """Train epochs until ``hyper.epochs`` or early stopping, then leave the best weights in the
+    model. ``save(best_weights)`` writes a checkpoint, after an epoch once ``interval_s`` seconds
+    have passed since the last. Returns (seconds, epochs run by this process)."""
+    hyper = job.hyper
     last_save = time.monotonic()
     t_fit = time.perf_counter()
     n_epochs_run = 0
@@ -202,7 +272,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
         epoch = state.epoch + 1
         t0 = time.perf_counter()
         # Batch order depends on (seed, epoch) only, so a resumed run repeats it exactly.
-        loss = runner.train_epoch(epoch_order(seed, epoch, n_train))
+        loss = runner.train_epoch(epoch_order(job.seed, epoch, n_train))
         val_loss = runner.validation_loss()
         dt = time.perf_counter() - t0
         n_epochs_run += 1
@@ -216,8 +286,8 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
         log.info("epoch %3d/%d  loss %.5f  val_loss %.5f  best %.5f @%d  %.1f s  %.0f img/s",
                  epoch, hyper.epochs, loss, val_loss, state.best_val, state.best_epoch, dt,
                  n_train / dt)
-        if time.monotonic() - last_save >= checkpoint_interval_s:
-            _save_checkpoint(ckpt, model, state, best_weights, identity)
+        if time.monotonic() - last_save >= interval_s:
+            save(best_weights)
             last_save = time.monotonic()
     fit_seconds = time.perf_counter() - t_fit
     if state.wait >= hyper.patience:
@@ -225,15 +295,21 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
                  state.epoch, state.best_epoch)
     if best_weights is not None:
         model.set_weights(best_weights)
+    return fit_seconds, n_epochs_run
 
-    # Score every split with predictions scaled back to log age.
-    rows, metrics = [], {"setting": setting.name, "seed": seed}
+
+def _score(model, loaded: _Loaded, target: _TargetScale, job: _Job,
+           state: checkpoint.State) -> tuple[pd.DataFrame, dict]:
+    """Score every split with predictions scaled back to log age: (predictions, metrics)."""
+    data = loaded.data
+    rows, metrics = [], {"setting": job.setting.name, "seed": job.seed}
     for name in SPLITS:
         # float64 before writing: a float32 column loses digits in the CSV round trip.
-        pred = model.predict(data.x[name], batch_size=256, verbose=0).reshape(-1).astype(np.float64) * span + y_lo
+        out = model.predict(data.x[name], batch_size=256, verbose=0)
+        pred = target.unscale(out.reshape(-1).astype(np.float64))
         metrics[f"scatter_{name}"] = scatter(pred, data.y[name])
         metrics[f"n_{name}"] = int(len(pred))
-        sel = clusters.iloc[data.rows[name]]
+        sel = loaded.clusters.iloc[data.rows[name]]
         rows.append(pd.DataFrame({"galaxy": sel["galaxy"].to_numpy(),
                                   "cluster_id": sel["cluster_id"].to_numpy(),
                                   "split": name, "log_age_true": data.y[name],
@@ -241,20 +317,27 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     metrics.update({"epochs_run": state.epoch, "best_epoch": state.best_epoch,
                     "best_val_loss": state.best_val})
     log.info("%s seed %d: scatter train %.3f, validation %.3f, test %.3f dex",
-             setting.name, seed, metrics["scatter_train"], metrics["scatter_validation"],
+             job.setting.name, job.seed, metrics["scatter_train"], metrics["scatter_validation"],
              metrics["scatter_test"])
+    return pd.concat(rows, ignore_index=True), metrics
 
-    meta = {
-        "setting": asdict(setting), "setting_name": setting.name, "seed": seed,
-        "hyperparameters": asdict(hyper), "sample_range": sample_range,
-        "split": {**split.as_dict(),
+
+def _metadata(job: _Job, dataset_path, loaded: _Loaded, target: _TargetScale, n_train: int,
+              compute: dict, timing: tuple, model) -> dict:
+    """metadata.json; ``timing`` = (start of the call, fit seconds, epochs this process ran)."""
+    t_start, fit_seconds, n_epochs_run = timing
+    fold, data, attrs = job.fold, loaded.data, loaded.attrs
+    return {
+        "setting": asdict(job.setting), "setting_name": job.setting.name, "seed": job.seed,
+        "hyperparameters": asdict(job.hyper), "sample_range": job.sample_range,
+        "split": {**job.split.as_dict(),
                   **({"fold": int(fold[0]), "folds": int(fold[1])} if fold is not None else {}),
                   **{f"n_{k}": int(len(v)) for k, v in data.y.items()},
                   "n_train_augmented": int(n_train)},
-        "target_scaling": {"min": y_lo, "max": y_hi},
+        "target_scaling": {"min": target.lo, "max": target.hi},
         "dataset": {"path": str(dataset_path), "content_sha256": attrs.get("content_sha256"),
                     "data_source": attrs.get("data_source"), "view": attrs.get("view"),
-                    "image_bytes_read": bytes_read},
+                    "image_bytes_read": loaded.bytes_read},
         "input_shape": list(data.x["train"].shape[1:]),
         "versions": _versions(),
         "compute": compute,
@@ -263,67 +346,18 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
                    "train_images_per_second": n_epochs_run * n_train / fit_seconds if n_epochs_run else None},
         "parameters": int(model.count_params()),
     }
+
+
+def _write_outputs(out_dir: Path, weights_path: Path, model, predictions: pd.DataFrame,
+                   history: list[dict], meta: dict, metrics: dict) -> None:
+    from .model import save_weights_only
+
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(weights_path) as tmp:
         save_weights_only(model, tmp)
     with atomic_path(out_dir / "predictions.csv") as tmp:
-        pd.concat(rows, ignore_index=True).to_csv(tmp, index=False)
+        predictions.to_csv(tmp, index=False)
     with atomic_path(out_dir / "history.csv") as tmp:
-        pd.DataFrame(state.history).to_csv(tmp, index=False)
+        pd.DataFrame(history).to_csv(tmp, index=False)
     write_json(out_dir / "metadata.json", meta)
     write_json(out_dir / "metrics.json", metrics)  # last: its presence means the run is whole
-    shutil.rmtree(ckpt, ignore_errors=True)
-    return metrics
-
-
-def _jsonable(value):
-    return json.loads(json.dumps(value))
-
-
-def _checkpoint_identity(path: Path):
-    """The identity a checkpoint was written with (None for one without)."""
-    file = path / "identity.json"
-    return json.loads(file.read_text()) if file.exists() else None
-
-
-def _save_checkpoint(ckpt: Path, model, state: _State, best_weights, identity: dict) -> None:
-    """Write epoch-N/ whole, then point ``latest`` at it; a kill at any moment leaves a valid one."""
-    target = ckpt / f"epoch-{state.epoch:04d}"
-    shutil.rmtree(target, ignore_errors=True)
-    target.mkdir(parents=True)
-    (target / "identity.json").write_text(json.dumps(identity))
-    model.save(target / "model.keras")
-    if best_weights is not None:
-        np.savez(target / "best.npz", *best_weights)
-    (target / "state.json").write_text(json.dumps(vars(state)))
-    with atomic_path(ckpt / "latest") as tmp:
-        Path(tmp).write_text(target.name)
-    for old in ckpt.glob("epoch-*"):
-        if old != target:
-            shutil.rmtree(old, ignore_errors=True)
-
-
-def _latest_checkpoint(ckpt: Path) -> Path | None:
-    pointer = ckpt / "latest"
-    if not pointer.exists():
-        return None
-    path = ckpt / pointer.read_text().strip()
-    return path if (path / "state.json").exists() else None
-
-
-def _load_checkpoint(path: Path, model):
-    import keras
-
-    saved = keras.models.load_model(path / "model.keras")
-    model.set_weights(saved.get_weights())
-    # Carry the optimiser's moments and step count over, so the update sequence continues.
-    model.optimizer.build(model.trainable_variables)
-    for var, value in zip(model.optimizer.variables, saved.optimizer.variables):
-        var.assign(value)
-    state = _State()
-    vars(state).update(json.loads((path / "state.json").read_text()))
-    best = None
-    if (path / "best.npz").exists():
-        with np.load(path / "best.npz") as npz:
-            best = [npz[f"arr_{i}"] for i in range(len(npz.files))]
-    return state, best
