@@ -207,3 +207,15 @@ def test_the_cnn_builders_defaults_are_the_schemas():
     keywords = inspect.signature(build_cnn).parameters
     for key in ("conv_filters", "dense_units", "learning_rate"):
         assert _plain(keywords[key].default) == defaults[key], key
+
+
+def test_explaining_on_a_backend_without_gradients_stops_before_any_job(tmp_path):
+    """Attribution takes gradients on TensorFlow or JAX only: with torch the run stops at once
+    and says how to go on, instead of training every model and failing at the attributions."""
+    out = dry_run(tmp_path, {"keras_backend": "torch"})
+    assert out.returncode != 0
+    said = out.stdout + out.stderr
+    assert "attribution.settings explains 2 setting(s)" in said and "'torch'" in said
+    assert "set attribution.settings: [] to train without explaining" in said
+    out = dry_run(tmp_path, {"keras_backend": "torch", "attribution": {"settings": []}})
+    assert out.returncode == 0, out.stderr[-2000:]

@@ -12,16 +12,17 @@ from snakemake.utils import validate
 
 sys.path.insert(0, str(Path(workflow.basedir) / "src"))  # run from a clone without installing
 
-from clusterage.cluster import breaker as _breaker
 from clusterage import configfile as _configfile
-from clusterage.train import device as _device
 from clusterage import grid as _grid
-from clusterage.train import keep as _keep
 from clusterage import plan as _plan
+from clusterage.analysis import gradients as _gradients
+from clusterage.cluster import breaker as _breaker
+from clusterage.cluster import slurm_arrays as _slurm_arrays
 from clusterage.report.figure_registry import CHART, FIGURES, figure_files
 from clusterage.survey.mast import GalaxyFiles, template_regex
+from clusterage.train import device as _device
+from clusterage.train import keep as _keep
 from clusterage.train import runlock as _runlock
-from clusterage.cluster import slurm_arrays as _slurm_arrays
 from clusterage.train.runlock import PLANNED_AT
 
 if workflow.is_main_process:
@@ -76,6 +77,12 @@ PLAN = GRID.jobs
 SEEDS = GRID.seeds
 EXPLAINED_SEEDS = GRID.explained_seeds
 ATTRIBUTION_SETTINGS = GRID.explained
+# Attribution takes gradients on TensorFlow or JAX only: say so before training anything.
+_no_gradients = _gradients.unsupported(config["keras_backend"] or _device.backend_name())
+if ATTRIBUTION_SETTINGS and _no_gradients:
+    raise WorkflowError(f"config error: attribution.settings explains {len(ATTRIBUTION_SETTINGS)} "
+                        f"setting(s), but {_no_gradients}; or set attribution.settings: [] to "
+                        f"train without explaining")
 ATTRIBUTION_OPTIONS = {k: v for k, v in config["attribution"].items()
                        if k not in ("settings", "seeds")}
 

@@ -48,10 +48,16 @@ def gradient_function(model):
         return _tensorflow_gradients(model)
     if backend == "jax":
         return _jax_gradients(model)
-    raise UnsupportedBackend(
-        f"attributions need input gradients, which clusterage computes for the Keras backends "
-        f"{' and '.join(BACKENDS)} only; the active backend is {backend!r} (set KERAS_BACKEND or "
-        f"'keras_backend' in the config to one of them)")
+    raise UnsupportedBackend(unsupported(backend))
+
+
+def unsupported(backend: str) -> str | None:
+    """Why attributions cannot be taken on this Keras backend; None where they can."""
+    if backend in BACKENDS:
+        return None
+    return (f"attributions need input gradients, which clusterage computes for the Keras "
+            f"backends {' and '.join(BACKENDS)} only; the active backend is {backend!r} (set "
+            f"KERAS_BACKEND or 'keras_backend' in the config to one of them)")
 
 
 def _tensorflow_gradients(model):
