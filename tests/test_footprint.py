@@ -197,6 +197,10 @@ def test_the_clusterage_command_prints_the_plan_and_inspects_a_dataset(tmp_path)
     assert "clusters: 8651" in text
     assert "0 of 1625 runs keep their weights" in text
     assert "GPU-hours" in text and "white_light.h5" in text
+    # Both ways: every model from scratch, and the masked ones fine-tuned for a fifth of the
+    # epochs (the unmasked models and the shuffled control still in full).
+    assert "every model from scratch (the paper's way): 325,000 training epochs" in text
+    assert "masked models fine-tuned from the unmasked: 69,000 training epochs" in text
     # With the Slurm profile, its config (JAX, mixed_bfloat16) sets the GPU time and its jobs the
     # number of trainings at once.
     out = subprocess.run([CLUSTERAGE, "plan", "--profile", str(REPO / "profiles" / "slurm"), "--configfile",

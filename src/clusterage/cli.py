@@ -77,7 +77,19 @@ def cmd_plan(args) -> int:
     group = (profile.get("groups") or {}).get("train")
     packed = (profile.get("group-components") or {}).get(group) if group else None
     print(slurm_arrays.sbatch_calls(fp.trainings, packed))
+    print(_both_ways(config, grid, fp, clusters))
     return 0
+
+
+def _both_ways(config: dict, grid, fp, clusters) -> str:
+    """The plan's training cost from scratch and warm-started, whichever the config chose."""
+    enabled = config["warm_start"]["enabled"]
+    other = {**config, "warm_start": {**config["warm_start"], "enabled": not enabled}}
+    try:
+        other_fp = footprint.estimate(plan.Plan.of(other), clusters, config["attribution"]["cluster_maps"])
+    except plan.ConfigError as exc:
+        return f"training both ways: {'from scratch' if enabled else 'warm-started'} not possible here ({exc})"
+    return footprint.both_ways(*((other_fp, fp) if enabled else (fp, other_fp)))
 
 
 def cmd_inspect(args) -> int:

@@ -10,7 +10,8 @@ the tables and the footprint read it instead of the config.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import math
+from dataclasses import asdict, dataclass, replace
 
 from .galaxies import diameter_pixels
 from .grid import Hyper, Setting, SplitSpec, full_first, run_dir
@@ -25,6 +26,7 @@ class Job:
     setting: Setting
     hyper: Hyper
     sample_range: dict
+    start_from: str | None = None  # warm start: the setting whose trained model this one starts from
 
 
 def case_unit(case: dict) -> str:
@@ -88,7 +90,36 @@ def build(config: dict) -> dict[str, Job]:
                     f"'training' overrides or different diameters/samples")
             jobs.setdefault(setting.name, job)
             owners.setdefault(setting.name, name)
-    return jobs
+    return warm_started(jobs, config["warm_start"]) if config["warm_start"]["enabled"] else jobs
+
+
+def warm_start_source(setting: Setting) -> Setting | None:
+    """The model a warm-started setting starts from: the unmasked model of the same sample,
+    channels and (true) labels; None for a setting trained from scratch (unmasked, or a
+    shuffled-label control, which must not inherit what a true-label model learnt)."""
+    if setting.mask == "none" or setting.shuffled_labels:
+        return None
+    return Setting(setting.channels, setting.sample)
+
+
+def warm_started(jobs: dict[str, Job], options: dict) -> dict[str, Job]:
+    """The jobs with every masked true-label setting fine-tuned from its unmasked model, for
+    ``warm_start.epochs`` (default a fifth of its own) with ``warm_start.patience``."""
+    out = {}
+    for name, job in jobs.items():
+        source = warm_start_source(job.setting)
+        if source is None:
+            out[name] = job
+            continue
+        if source.name not in jobs:
+            raise ConfigError(f"warm_start: {name} would start from {source.name}, which no case "
+                              f"of the config trains; add it (D = 0 of the sweep) or turn "
+                              f"warm_start off")
+        epochs = options["epochs"] or math.ceil(job.hyper.epochs / 5)
+        patience = min(options["patience"] or job.hyper.patience, epochs)
+        out[name] = replace(job, hyper=replace(job.hyper, epochs=epochs, patience=patience),
+                            start_from=source.name)
+    return out
 
 
 def _check_diameters(name: str, case: dict, size: int, galaxies) -> None:
@@ -163,8 +194,11 @@ def precisions(jobs: dict[str, Job], seeds: list[int]) -> dict[str, int]:
 
 def job_params(job: Job) -> dict:
     """Everything a training job depends on, as plain values (Snakemake's params trigger)."""
-    return {"setting": asdict(job.setting), "hyper": asdict(job.hyper),
-            "sample_range": job.sample_range}
+    params = {"setting": asdict(job.setting), "hyper": asdict(job.hyper),
+              "sample_range": job.sample_range}
+    if job.start_from:
+        params["start_from"] = job.start_from
+    return params
 
 
 def explained_settings(spec, names, channels=("five_band", "white_light")) -> list[str]:
@@ -246,13 +280,20 @@ class Plan:
     explained: list      # settings whose runs the attribution step explains ...
     explained_seeds: list  # ... for these seeds
     disputed: list       # settings that get a disagreement catalog
-    kept: list           # settings whose runs keep their weights by the config's choice
+    kept: list           # settings whose runs keep their weights by the config's choice (or
+                         # because a warm-started setting starts from them)
     subsamples: dict     # galaxy group -> its configured galaxies
 
     @classmethod
     def of(cls, config: dict) -> "Plan":
         """The plan of a validated config (the schema's defaults filled in)."""
         jobs = build(config)
+        disputed = disputed_settings(config["disputes"]["settings"], jobs)
+        warm_cv = [n for n in disputed if jobs[n].start_from]
+        if warm_cv and config["disputes"]["folds"] >= 2:
+            raise ConfigError(f"warm_start and disputes.folds: the cross-validation models of "
+                              f"{warm_cv[0]} would be fine-tuned from a model that saw their test "
+                              f"clusters; dispute an unmasked setting or turn warm_start off")
         return cls(
             results=config["results"], cutout_size=int(config["cutout_size"]),
             cases={name: Case(name, case["mask"], case_unit(case), tuple(case_settings(name, case)))
@@ -261,8 +302,9 @@ class Plan:
             null_samples=null_samples(config),
             explained=explained_settings(config["attribution"]["settings"], jobs),
             explained_seeds=explained_seeds(config),
-            disputed=disputed_settings(config["disputes"]["settings"], jobs),
-            kept=kept_settings(config), subsamples=subsamples(config))
+            disputed=disputed,
+            kept=sorted(set(kept_settings(config)) | {j.start_from for j in jobs.values() if j.start_from}),
+            subsamples=subsamples(config))
 
     def runs(self) -> list[dict]:
         """Every (case, diameter, seed) of the grid, with its setting and run folder."""

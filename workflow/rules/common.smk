@@ -187,6 +187,16 @@ def train_params(wildcards):
     return params
 
 
+def warm_start_weights(wildcards):
+    """The kept weights of the unmasked model a warm-started training fine-tunes (config
+    warm_start), the same seed; none for a training from scratch."""
+    job = PLAN.get(_grid.setting_name(wildcards.sample, wildcards.channels, wildcards.occlusion,
+                                      wildcards.labels))
+    if job is None or job.start_from is None or _grid.parse_fold(wildcards.fold) is not None:
+        return []
+    return [f"{train_dir(job.start_from, wildcards.seed)}/{_keep.MODEL_FILE}"]
+
+
 # The trainings' software: under --sdm conda their own env (envs/<training_env>.yaml), else the
 # Python that runs Snakemake (and every Slurm job, on a shared filesystem). Printed before the
 # plan, with the backend, precision and GPUs of the trainings, and a warning where they would stop.

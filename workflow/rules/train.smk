@@ -28,6 +28,7 @@ rule null_predictor:
 rule train:
     input:
         train_dataset,
+        start=warm_start_weights,
     output:
         metrics=f"{TRAIN_RUN}/metrics.json",
         predictions=f"{TRAIN_RUN}/predictions.csv",

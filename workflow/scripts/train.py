@@ -38,4 +38,6 @@ with recording(unrecoverable_dir(snakemake.config["results"]), snakemake.log[0])
             gpu_resource=snakemake.resources.get("gpu", 0),
             allow_cpu_fallback=snakemake.config.get("allow_cpu_fallback", False),
             fold=job.get("fold"),  # a cross-validation model (disputes.folds); absent: fixed split
+            # warm_start: the unmasked model this masked one is fine-tuned from; none: from scratch
+            start_weights=snakemake.input.start[0] if snakemake.input.start else None,
         )

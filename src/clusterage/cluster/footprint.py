@@ -176,6 +176,7 @@ class Footprint:
     reads: list = field(default_factory=list)                  # (channels, sample, rows, bytes, jobs)
     gpu_seconds: float = 0.0
     gpu_seconds_bf16: float = 0.0                              # the same with mixed_bfloat16
+    training_epochs: int = 0                                   # every run to its last epoch
     precisions: tuple = ()
 
     @property
@@ -238,6 +239,7 @@ def estimate(grid: plan.Plan, clusters: Clusters, cluster_maps: bool) -> Footpri
             forward_flops(shape, h.conv_filters, h.dense_units) / paper_flops)
         fp.gpu_seconds += len(seeds) * GPU_SECONDS_PAPER_TRAINING[h.precision] * scale
         fp.gpu_seconds_bf16 += len(seeds) * GPU_SECONDS_PAPER_TRAINING["mixed_bfloat16"] * scale
+        fp.training_epochs += len(seeds) * h.epochs
         precisions.add(h.precision)
     fp.precisions = tuple(sorted(precisions))
     for (channels, sample, rows), n_jobs in sorted(reads.items()):
@@ -310,3 +312,17 @@ def report(fp: Footprint, jobs_at_once: int) -> str:
 
 def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.3g} GPU-hours" if seconds >= 360 else f"{seconds:.2g} GPU-seconds"
+
+
+def both_ways(from_scratch: Footprint, warm: Footprint) -> str:
+    """The sweep's training cost with every model trained from scratch (the paper's way) and with
+    the masked models fine-tuned from the unmasked ones (config warm_start)."""
+    def cost(fp: Footprint) -> str:
+        return (f"{fp.training_epochs:,} training epochs at most, {_hours(fp.gpu_seconds)} on an "
+                f"{GPU_NAME} ({_hours(fp.gpu_seconds_bf16)} in mixed_bfloat16)")
+
+    ratio = warm.training_epochs / from_scratch.training_epochs if from_scratch.training_epochs else 1.0
+    return "\n".join([
+        "training both ways (warm_start, docs/warm-start.md):",
+        f"  every model from scratch (the paper's way): {cost(from_scratch)}",
+        f"  masked models fine-tuned from the unmasked: {cost(warm)} ({ratio:.0%} of the epochs)"])

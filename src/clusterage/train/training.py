@@ -26,7 +26,7 @@ from clusterage.metrics import scatter
 from clusterage.survey import dataset, inputs, views
 from clusterage.survey.splits import SPLITS, fold_rows, split_rows
 
-from . import checkpoint, device
+from . import checkpoint, device, warm_start
 from .fitloop import EpochRunner, epoch_order
 
 log = logging.getLogger(__name__)
@@ -152,10 +152,14 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
           sample_range: dict | None = None, hyper: Hyper | None = None,
           split: SplitSpec | None = None, checkpoint_dir: str | Path | None = None,
           checkpoint_interval_s: float = 0.0, weights_path: str | Path | None = None,
-          gpu_resource=0, allow_cpu_fallback: bool = False, fold=None) -> dict:
+          gpu_resource=0, allow_cpu_fallback: bool = False, fold=None,
+          start_weights: str | Path | None = None) -> dict:
     """Train, score and write metrics.json, predictions.csv, history.csv, metadata.json and the
     trained weights (no optimiser state) to ``weights_path`` (default out_dir/model.weights.h5).
     ``fold`` = (f, k) trains fold f of a k-fold cross-validation instead of the fixed split.
+    ``start_weights``: the kept weights of the finished unmasked model of the same sample,
+    channels, seed, split and dataset, which a masked training then fine-tunes (warm_start.py;
+    anything else is refused); None trains from scratch.
 
     ``dataset_path`` is the packed dataset or, for a white_light setting, its white-light view
     (views.py); only the rows of the setting's sample are read. Stops at once
@@ -178,7 +182,8 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     _log_sizes(job, data, x_train)
 
     model = _build_model(x_train.shape[1:], job.hyper, seed)
-    identity = _identity(job, x_train)
+    started_from = _warm_start(model, start_weights, job, loaded) if start_weights else None
+    identity = _identity(job, x_train) | ({"started_from": started_from} if started_from else {})
     state, best_weights = _resume(ckpt, identity, model)
     # The arrays become backend tensors once; each epoch is one compiled call (fitloop.py).
     runner = EpochRunner(model, x_train, target.scale(y_train), data.x["validation"],
@@ -192,6 +197,7 @@ def train(dataset_path: str | Path, out_dir: str | Path, setting: Setting, *, se
     predictions, metrics = _score(model, loaded, target, job, state)
     timing = (t_start, fit_seconds, n_epochs_run)
     meta = _metadata(job, dataset_path, loaded, target, n_train, compute, timing, model)
+    meta["started_from"] = started_from  # None: trained from scratch
     _write_outputs(out_dir, weights_path, model, predictions, state.history, meta, metrics)
     shutil.rmtree(ckpt, ignore_errors=True)
     return metrics
@@ -230,6 +236,16 @@ def _build_model(input_shape, hyper: Hyper, seed: int):
 
     return build_cnn(input_shape, conv_filters=hyper.conv_filters, dense_units=hyper.dense_units,
                      learning_rate=hyper.learning_rate, seed=seed)
+
+
+def _warm_start(model, start_weights, job: _Job, loaded: _Loaded) -> dict:
+    """Load the unmasked model this masked training fine-tunes (checked by warm_start.py)."""
+    record = warm_start.source_record(start_weights, job.setting, job.seed, job.split, job.fold,
+                                      loaded.attrs.get("content_sha256"))
+    model.load_weights(record["weights"])
+    log.info("warm start: fine-tuning from %s (seed %d), %d epochs at most", record["setting"],
+             job.seed, job.hyper.epochs)
+    return record
 
 
 def _identity(job: _Job, x_train: np.ndarray) -> dict:
