@@ -52,7 +52,7 @@ def _test_errors(path: Path) -> pd.DataFrame:
 class Replicates:
     """Replicates of every setting of a plan's finished runs and of each sample's null predictor.
 
-    ``runs``: the expected runs (``aggregate.expected_runs``: setting, sample, seed, run_dir);
+    ``runs``: the expected runs (``plan.Plan.runs``: setting, sample, seed, run_dir);
     ``train_means``: the null predictor's train-set mean log age per sample; ``key`` keeps the
     cluster draws of another results folder (another survey or split) apart from these.
     """
