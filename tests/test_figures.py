@@ -481,6 +481,7 @@ def test_masks_in_parsecs_get_their_own_panels_and_axes_beside_pixels(tmp_path, 
     config = small_config(tmp_path)
     config["cases"].append({"name": "wl_inner_pc", "channels": "white_light", "sample": "full",
                             "mask": "inner", "diameters_pc": [0, 24]})
+    validated(config)
     for setting in ("full/white_light/none/true", "full/white_light/inner12/true",
                     "full/white_light/inner24pc/true"):
         write_run(tmp_path, setting, 0)
