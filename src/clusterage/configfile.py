@@ -168,9 +168,7 @@ def load_config(directory: Path, configfiles: list[str], profile: dict | None = 
     schema = directory / SCHEMA
     if not schema.exists():
         raise SystemExit(f"clusterage: {schema} not found; run from the workflow's folder or give --directory")
-    from snakemake.utils import (
-        validate,  # the workflow's own validation, defaults included
-    )
+    from snakemake.utils import validate  # the workflow's own validation, defaults included
 
     try:
         validate(config, str(schema))

@@ -26,7 +26,8 @@ tables.mkdir(parents=True, exist_ok=True)
 figs.mkdir(parents=True, exist_ok=True)
 
 write_tables(Plan.of(config), Bootstrap.from_config(config), tables / "scatter.csv",
-             tables / "scatter_per_seed.csv", missing_path=tables / "missing_runs.csv", groups_path=tables / "scatter_by_group.csv",
+             tables / "scatter_per_seed.csv", missing_path=tables / "missing_runs.csv",
+             groups_path=tables / "scatter_by_group.csv",
              differences_path=tables / "differences.csv")
 files = {"scatter": tables / "scatter.csv", "groups": tables / "scatter_by_group.csv"}
 if Path(snakemake.params.dataset).is_file():
@@ -38,9 +39,7 @@ data["disputes"] = [d for d in (current(**spec) for spec in snakemake.params.dis
 explained = [d for d in sorted(Path(config["results"]).glob("attribution/*/*/*/*/seed*/"))
              if all((d / f).is_file() for f in ("maps.h5", "profiles.csv", "occlusion.csv"))]
 if explained:
-    from clusterage.report.attribution_report import (
-        write_tables as write_attribution_tables,
-    )
+    from clusterage.report.attribution_report import write_tables as write_attribution_tables
     from clusterage.report.figure_registry import read_attribution
 
     write_attribution_tables([d / "profiles.csv" for d in explained],
