@@ -291,13 +291,18 @@ def _job_count(text: str, rule: str) -> int:
 def test_cross_validation_trains_k_models_per_seed_as_ordinary_train_jobs(tmp_path):
     code, plain = _plan(tmp_path / "a", {})
     assert code == 0, plain[-2000:]
-    code, cv = _plan(tmp_path / "b", {"disputes": {"folds": 3}})
+    code, cv = _plan(tmp_path / "b", {"disputes": {
+        "folds": 3, "environment": {"settings": ["full/white_light/inner24/true"]}}})
     assert code == 0, cv[-2000:]
-    # the demo: 4 settings x 2 seeds; cross-validation adds 3 folds x 2 seeds of five_band only
-    assert _job_count(plain, "train") == 8 and _job_count(cv, "train") == 14
+    # the demo: 4 settings x 2 seeds; cross-validation adds 3 folds x 2 seeds of the cluster
+    # model (five_band) and of the environment model disputed against it, and no other
+    assert _job_count(plain, "train") == 8 and _job_count(cv, "train") == 20
     for fold in range(3):
-        assert f"train/full/five_band/none/true/fold{fold}of3/seed1/predictions.csv" in cv
+        for setting in ("five_band/none", "white_light/inner24"):
+            assert f"train/full/{setting}/true/fold{fold}of3/seed1/predictions.csv" in cv
     assert "of3/" not in plain and "white_light/none/true/fold" not in cv
+    assert _job_count(cv, "environment_disagreements") == _job_count(cv, "environment_gallery") == 1
+    assert "environment_disagreements" not in plain
 
 
 @pytest.mark.parametrize("extra, needle", [
@@ -310,13 +315,18 @@ def test_bad_disputes_config_stops_before_any_job(tmp_path, extra, needle):
     assert code != 0 and needle in text and "Job stats" not in text, text[-2000:]
 
 
-def test_cross_validation_models_cover_every_cluster_once(tmp_path):
-    """k fold models of one seed: every cluster of the sample has exactly one out-of-sample
-    prediction, so the ensemble table has no absent cluster."""
+@pytest.mark.parametrize("cluster_seen", [True, False], ids=["cluster_model", "environment_model"])
+def test_cross_validation_models_cover_every_cluster_once(tmp_path, cluster_seen):
+    """k fold models of one seed, of the cluster model and of an environment-only one: every
+    cluster of the sample has exactly one out-of-sample prediction of each, so the ensemble table
+    has no absent cluster."""
     from test_training import make_dataset
 
     from clusterage.grid import Hyper, Setting
     from clusterage.train.training import train
+
+    setting = (Setting("five_band", "full") if cluster_seen
+               else Setting("white_light", "full", "inner", 8))
 
     data = make_dataset(tmp_path / "d.h5", n=45, size=24)
     hyper = Hyper(conv_filters=(2, 2, 2), dense_units=(4,), learning_rate=3e-3, batch_size=16,
@@ -324,13 +334,12 @@ def test_cross_validation_models_cover_every_cluster_once(tmp_path):
     runs = []
     for fold in range(3):
         out = tmp_path / f"fold{fold}of3" / "seed0"
-        train(data, out, Setting("five_band", "full"), seed=0, hyper=hyper, fold=(fold, 3))
+        train(data, out, setting, seed=0, hyper=hyper, fold=(fold, 3))
         meta = json.loads((out / "metadata.json").read_text())
         assert (meta["split"]["fold"], meta["split"]["folds"]) == (fold, 3)
         assert meta["split"]["n_test"] == 15
         runs.append(out)
-    table, summary = write_ensemble(runs, "full/five_band/none/true", tmp_path / "e.csv",
-                                    tmp_path / "e.json")
+    table, summary = write_ensemble(runs, setting.name, tmp_path / "e.csv", tmp_path / "e.json")
     assert summary["n_sample"] == summary["n_clusters"] == 45 and summary["n_absent"] == 0
     assert (table["n_models"] == 1).all()
 

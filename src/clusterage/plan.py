@@ -237,6 +237,30 @@ def disputed_settings(chosen, names) -> list[str]:
     return []
 
 
+def environment_settings(chosen, names, disputed) -> list[str]:
+    """The environment-only settings disputed against the cluster model (the first of
+    ``disputed``): ``chosen`` (``disputes.environment.settings``), each a true-label inner-mask
+    setting of the grid."""
+    names = list(names)
+    chosen = list(dict.fromkeys(chosen or []))
+    for name in chosen:
+        if name not in names:
+            raise ConfigError(f"disputes.environment.settings: {name!r} is no setting of the grid; "
+                              f"settings are {', '.join(names)}")
+        s = Setting.from_name(name)
+        if s.mask != "inner" or s.shuffled_labels:
+            raise ConfigError(f"disputes.environment.settings: {name!r} sees the cluster (or "
+                              "learns shuffled labels); an environment-only model hides the "
+                              "cluster with an inner mask, e.g. full/white_light/inner24/true")
+    if chosen and not disputed:
+        raise ConfigError("disputes.environment.settings needs a cluster model to compare with: "
+                          "set disputes.settings (e.g. full/five_band/none/true)")
+    if chosen and disputed[0] in chosen:
+        raise ConfigError(f"disputes.environment.settings: {disputed[0]!r} is also the cluster "
+                          "model (the first of disputes.settings)")
+    return chosen
+
+
 def kept_settings(config: dict) -> list[str]:
     """The settings whose runs keep their weights by the config's choice (``keep_models``).
 
@@ -280,6 +304,7 @@ class Plan:
     explained: list      # settings whose runs the attribution step explains ...
     explained_seeds: list  # ... for these seeds
     disputed: list       # settings that get a disagreement catalog
+    environment: list    # environment-only settings disputed against the first of ``disputed``
     kept: list           # settings whose runs keep their weights by the config's choice (or
                          # because a warm-started setting starts from them)
     subsamples: dict     # galaxy group -> its configured galaxies
@@ -289,11 +314,14 @@ class Plan:
         """The plan of a validated config (the schema's defaults filled in)."""
         jobs = build(config)
         disputed = disputed_settings(config["disputes"]["settings"], jobs)
-        warm_cv = [n for n in disputed if jobs[n].start_from]
+        environment = environment_settings(config["disputes"]["environment"]["settings"], jobs,
+                                           disputed)
+        warm_cv = [n for n in [*disputed, *environment] if jobs[n].start_from]
         if warm_cv and config["disputes"]["folds"] >= 2:
             raise ConfigError(f"warm_start and disputes.folds: the cross-validation models of "
                               f"{warm_cv[0]} would be fine-tuned from a model that saw their test "
-                              f"clusters; dispute an unmasked setting or turn warm_start off")
+                              f"clusters; turn warm_start off, or cross-validate unmasked "
+                              f"settings only")
         return cls(
             results=config["results"], cutout_size=int(config["cutout_size"]),
             cases={name: Case(name, case["mask"], case_unit(case), tuple(case_settings(name, case)))
@@ -303,8 +331,15 @@ class Plan:
             explained=explained_settings(config["attribution"]["settings"], jobs),
             explained_seeds=explained_seeds(config),
             disputed=disputed,
+            environment=environment,
             kept=sorted(set(kept_settings(config)) | {j.start_from for j in jobs.values() if j.start_from}),
             subsamples=subsamples(config))
+
+    @property
+    def cross_validated(self) -> list:
+        """The settings whose ensembles come from cross-validation models when
+        ``disputes.folds`` >= 2: the disputed ones and the environment-only ones."""
+        return list(dict.fromkeys([*self.disputed, *self.environment]))
 
     def runs(self) -> list[dict]:
         """Every (case, diameter, seed) of the grid, with its setting and run folder."""

@@ -491,7 +491,10 @@ onstart:
 DISPUTES = f"{RESULTS}/disputes"
 FOLDS = config["disputes"]["folds"]
 DISPUTE_SETTINGS = GRID.disputed
-CV_SETTINGS = DISPUTE_SETTINGS if FOLDS >= 2 else []
+ENVIRONMENT_SETTINGS = GRID.environment  # each disputed against the cluster model:
+CLUSTER_MODEL = DISPUTE_SETTINGS[0] if ENVIRONMENT_SETTINGS else None
+CV_SETTINGS = GRID.cross_validated if FOLDS >= 2 else []
+CLUSTER_ENSEMBLE = f"{DISPUTES}/{CLUSTER_MODEL}/ensemble"
 
 
 def dispute_folders():
@@ -536,7 +539,9 @@ def disputes_outputs():
     ensembles = [f"{DISPUTES}/{name}/ensemble.csv" for name in PLAN]
     catalogs = [f"{DISPUTES}/{name}/{out}" for name in DISPUTE_SETTINGS
                 for out in ("disagreements.csv", "gallery")]
-    return ensembles + catalogs
+    environment = [f"{DISPUTES}/{name}/{out}" for name in ENVIRONMENT_SETTINGS
+                   for out in ("environment_disagreements.csv", "environment_gallery")]
+    return ensembles + catalogs + environment
 
 
 onsuccess:

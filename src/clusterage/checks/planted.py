@@ -2,6 +2,7 @@
 
     clusterage planted results/known_answer/disputes [--setting full/five_band/none/true]
         [--thresholds 1.5 2 2.5 3 4] [--out docs/figures/known_answer_disputes]
+        [--environment full/white_light/inner24/true --configfile <the run's config>]
 
 Reads what a finished run wrote (``<results>/disputes/<setting>/ensemble.csv`` and
 ``disagreements.csv``) and the survey's truth (``<results>/survey/synthetic-truth/``), which the
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from clusterage.analysis import environment_disputes
 from clusterage.analysis.comparisons import WHERE
 from clusterage.analysis.disputes import flag
 from clusterage.analysis.uncertainty import Bootstrap, ClusterDraws, Estimate
@@ -112,6 +114,32 @@ def evaluate(results, setting: str, thresholds=(1.5, 2.0, 2.5, 3.0, 4.0),
     return pd.DataFrame(rows), scatters
 
 
+def evaluate_environment(results, environment: str, cluster: str, *, threshold: float,
+                         agree: float, thresholds=(1.0, 1.5, 2.0, 2.5),
+                         boot: Bootstrap | None = None) -> pd.DataFrame:
+    """The three rules side by side over the clusters both models have out of sample: the
+    cluster model alone (|residual| > t), the environment model alone (|residual| > t) and the
+    combined rule (environment > t while the cluster model agrees within ``agree``), the last at
+    ``threshold`` (the run's catalog) and at each of ``thresholds``."""
+    results = Path(results)
+    tables = {name: pd.read_csv(results / "disputes" / name / "ensemble.csv")
+              for name in (environment, cluster)}
+    joined = environment_disputes.join(tables[environment], tables[cluster], environment, cluster)
+    _, errors = read_truth(results / "survey")
+    catalog = pd.read_csv(results / "disputes" / environment / "environment_disagreements.csv")
+    rows = [{"rule": "combined", "flagged": f"catalog of the run (environment > {threshold:g}, "
+                                            f"cluster <= {agree:g})",
+             **score(joined, catalog, errors, boot)}]
+    for t in thresholds:
+        rows.append({"rule": "combined", "flagged": f"environment > {t:g}, cluster <= {agree:g}",
+                     **score(joined, environment_disputes.flag(joined, t, agree), errors, boot)})
+    for rule, column in (("environment", "environment_residual"), ("cluster", "cluster_residual")):
+        for t in thresholds:
+            rows.append({"rule": rule, "flagged": f"|residual| > {t:g}",
+                         **score(joined, joined[joined[column].abs() > t], errors, boot)})
+    return pd.DataFrame(rows)
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(prog="clusterage planted",
                                  description=__doc__.splitlines()[0])
@@ -120,19 +148,33 @@ def main(argv=None) -> None:
     ap.add_argument("--thresholds", nargs="+", type=float, default=[1.5, 2.0, 2.5, 3.0, 4.0])
     ap.add_argument("--max-spread", type=float, default=None,
                     help="also require a spread of at most this many scatters at each threshold")
+    ap.add_argument("--environment", metavar="SETTING",
+                    help="also score the disputes from this environment-only setting against "
+                         "the cluster model --setting, and each model alone (rows of <out>-"
+                         "environment.csv)")
     ap.add_argument("--out", help="output path without suffix (writes <out>.csv)")
     ap.add_argument("--configfile", nargs="*", default=[], metavar="FILE",
-                    help="config files whose 'uncertainty' draws the intervals (default: the schema's)")
+                    help="the run's config files: their uncertainty draws the intervals, their "
+                         "disputes.environment cuts the combined rule (default: the schema's)")
     args = ap.parse_args(argv)
     from clusterage.configfile import load_config
 
-    boot = Bootstrap.from_config(load_config(Path("."), args.configfile))
+    config = load_config(Path("."), args.configfile)
+    boot = Bootstrap.from_config(config)
     rows, scatters = evaluate(args.results, args.setting, args.thresholds, args.max_spread, boot)
     if args.out:
         with atomic_path(f"{args.out}.csv") as tmp:
             rows.to_csv(tmp, index=False, float_format="%.4f")
     print(rows.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     print(json.dumps(scatters, indent=2))
+    if args.environment:
+        cut = config["disputes"]["environment"]
+        rules = evaluate_environment(args.results, args.environment, args.setting,
+                                     threshold=cut["threshold"], agree=cut["agree"], boot=boot)
+        if args.out:
+            with atomic_path(f"{args.out}-environment.csv") as tmp:
+                rules.to_csv(tmp, index=False, float_format="%.4f")
+        print(rules.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
 
 
 if __name__ == "__main__":

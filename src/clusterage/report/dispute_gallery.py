@@ -22,11 +22,14 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from clusterage.analysis.disputes import DisputesError  # noqa: E402
+from clusterage.analysis.environment_disputes import rule_text  # noqa: E402
 from clusterage.atomic import atomic_path, write_text  # noqa: E402
-from clusterage.galaxies import BANDS  # noqa: E402
+from clusterage.galaxies import BANDS, diameter_pixels  # noqa: E402
+from clusterage.grid import Setting  # noqa: E402
 from clusterage.survey import dataset  # noqa: E402
-from clusterage.survey.inputs import select_channels  # noqa: E402
+from clusterage.survey.inputs import select_channels, visible_mask  # noqa: E402
 from clusterage.synthetic.figures import (  # noqa: E402
+    asinh_stretch,
     draw_reddening_vector,
     draw_tracks,
     show_stretched,
@@ -78,7 +81,9 @@ def draw_page(rows: pd.DataFrame, cutouts: np.ndarray, background: pd.DataFrame 
         axes[r, 0].set_ylabel(f"#{row.rank} {row.galaxy} {row.cluster_id}\n"
                               f"SED {row.sed_log_age:.2f}, CNN {row.cnn_mean:.2f} ± "
                               f"{row.cnn_spread:.2f}\nresidual {row.residual:+.1f}", fontsize=7.5)
-        _colour_panel(axes[r, 6], row, background, legend=r == 0)
+        _colour_panel(axes[r, 6], row, background, legend=r == 0,
+                      points=((row.sed_log_age, "s", "tab:orange", "SED age"),
+                              (row.cnn_mean, "o", "tab:blue", "CNN age")))
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     with atomic_path(out_png) as tmp:
@@ -94,17 +99,18 @@ def _mark_centre(ax, c: float, size: int) -> None:
                 color="tab:red", lw=1.2)
 
 
-def _colour_panel(ax, row, background: pd.DataFrame | None, legend: bool) -> None:
+def _colour_panel(ax, row, background: pd.DataFrame | None, legend: bool, points) -> None:
+    """U-B vs V-I: the catalogued clusters, the BC03 tracks, the track point of each of
+    ``points`` ((log age, marker, colour, label)) and the cluster itself."""
     if background is not None and len(background):
         ax.scatter(background["v_i_vega"], background["u_b_vega"], s=2, color="0.75", lw=0)
     draw_tracks(ax, fontsize=6)
-    for age, marker, colour, label in ((row.sed_log_age, "s", "tab:orange", "SED age"),
-                                       (row.cnn_mean, "o", "tab:blue", "CNN age")):
+    for age, marker, colour, label in points:
         x, y = track_colours(age)
         ax.plot(x, y, marker=marker, ms=6, mfc="none", mew=1.5, color=colour, ls="none",
                 label=label)
     # Dust moves the younger solution along this vector towards the older one's colours.
-    x, y = track_colours(min(row.cnn_mean, row.sed_log_age))
+    x, y = track_colours(min(age for age, *_ in points))
     draw_reddening_vector(ax, float(x), float(y), 0.5, fontsize=6, label=False)
     if np.isfinite(row.u_b_vega) and np.isfinite(row.v_i_vega):
         ax.plot(row.v_i_vega, row.u_b_vega, marker="*", ms=11, color="k", ls="none",
@@ -175,3 +181,104 @@ the younger of the two.</p>
 {images}
 </body></html>
 """
+
+
+def draw_environment_page(rows: pd.DataFrame, cutouts: np.ndarray, setting: Setting,
+                          background: pd.DataFrame | None, out_png, title: str) -> None:
+    """One PNG: a row per cluster, its white light whole, with the cluster hidden (what the
+    environment model sees) and with the surroundings hidden, and U-B vs V-I with the catalog's
+    and both models' ages."""
+    n = len(rows)
+    fig, axes = plt.subplots(n, 4, figsize=(9.0, 2.15 * n + 0.5), squeeze=False,
+                             gridspec_kw={"width_ratios": [1, 1, 1, 1.45]})
+    size = cutouts.shape[1] if len(cutouts) else 0
+    diameters = (diameter_pixels(setting.diameter, rows["galaxy"]) if setting.unit == "pc"
+                 else np.full(n, float(setting.diameter)))
+    for r, (row, cut, d) in enumerate(zip(rows.itertuples(index=False), cutouts, diameters)):
+        white = select_channels(cut[None], "white_light")[0, ..., 0]
+        views = (("white light", None), (f"surroundings only ({setting.occlusion})", "inner"),
+                 ("cluster only", "outer"))
+        for b, (label, mask) in enumerate(views):
+            ax = axes[r, b]
+            if mask is None:
+                show_stretched(ax, white)
+            else:
+                _show_hidden(ax, white, visible_mask(size, mask, d))
+            _mark_centre(ax, size / 2 - 0.5, size)
+            if r == 0:
+                ax.set_title(label, fontsize=9)
+        axes[r, 0].set_ylabel(f"#{row.rank} {row.galaxy} {row.cluster_id}\n"
+                              f"catalog {row.sed_log_age:.2f}\n"
+                              f"surroundings {row.environment_mean:.2f} "
+                              f"({row.environment_residual:+.1f})\n"
+                              f"cluster {row.cluster_mean:.2f} ({row.cluster_residual:+.1f})",
+                              fontsize=7.5)
+        _colour_panel(axes[r, 3], row, background, legend=r == 0,
+                      points=((row.sed_log_age, "s", "tab:orange", "catalog (SED) age"),
+                              (row.cluster_mean, "o", "tab:blue", "cluster model"),
+                              (row.environment_mean, "^", "tab:green", "surroundings model")))
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    with atomic_path(out_png) as tmp:
+        fig.savefig(tmp, format="png", dpi=90)
+    plt.close(fig)
+
+
+def _show_hidden(ax, image: np.ndarray, visible: np.ndarray) -> None:
+    """``image`` with the stretch of the whole cutout, its hidden pixels in flat blue."""
+    shown, top = asinh_stretch(np.asarray(image, float))
+    cmap = plt.get_cmap("gray_r").with_extremes(bad="#c6dbef")
+    ax.imshow(np.where(visible, shown, np.nan), origin="lower", cmap=cmap, vmin=0, vmax=top,
+              interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def write_environment_gallery(catalog_path, summary_path, cluster_summary_path, dataset_path,
+                              out_dir, *, threshold: float, agree: float, max_clusters: int,
+                              background: pd.DataFrame | None = None) -> list[str]:
+    """index.html and page01.png, ... of the first ``max_clusters`` clusters the environment
+    disputes (largest environment residual first)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    catalog = pd.read_csv(catalog_path)
+    summary = json.loads(Path(summary_path).read_text())
+    cluster_summary = json.loads(Path(cluster_summary_path).read_text())
+    setting = Setting.from_name(summary["setting"])
+    shown = catalog.head(max_clusters)
+    cutouts = load_cutouts(dataset_path, shown)
+    pages = []
+    for start in range(0, len(shown), PER_PAGE):
+        name = f"page{start // PER_PAGE + 1:02d}.png"
+        draw_environment_page(shown.iloc[start:start + PER_PAGE], cutouts[start:start + PER_PAGE],
+                              setting, background, out_dir / name,
+                              f"{summary['setting']} against {cluster_summary['setting']}: "
+                              f"disputed ages {start + 1}-{min(start + PER_PAGE, len(shown))} "
+                              f"of {len(catalog)}")
+        pages.append(name)
+    rule = rule_text(threshold, agree, summary["scatter"], cluster_summary["scatter"])
+    count = (f"{len(catalog)} of the {summary['n_clusters']} clusters with out-of-sample "
+             f"predictions are disputed by their surroundings"
+             + (f"; the first {len(shown)} are shown." if len(shown) < len(catalog) else "."))
+    logging.getLogger(__name__).info("%s", count)
+    cols = ["rank", "galaxy", "cluster_id", "sed_log_age", "environment_mean",
+            "environment_residual", "cluster_mean", "cluster_residual", "environment_says",
+            "u_b_vega", "v_i_vega", "sed_ebv"]
+    table = shown[cols].to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="",
+                                border=0) if len(shown) else ""
+    images = "\n".join(f'<p><img src="{p}" alt="{p}" style="max-width:100%"></p>' for p in pages)
+    write_text(out_dir / "index.html", f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8">
+<title>Ages disputed by the environment: {html.escape(summary['setting'])}</title>
+<style>body{{font-family:sans-serif;margin:1.5em}} td,th{{padding:2px 8px;text-align:right}}</style>
+</head><body>
+<h1>Clusters whose surroundings dispute their catalog age</h1>
+<p>Surroundings model <code>{html.escape(summary['setting'])}</code>, cluster model
+<code>{html.escape(cluster_summary['setting'])}</code>. {html.escape(rule)}</p>
+<p>{html.escape(count)} Residuals are (model mean - SED log age) in scatters of that model;
+negative: the model finds the cluster younger than its catalog age.</p>
+{table}
+{images}
+</body></html>
+""")
+    return pages
