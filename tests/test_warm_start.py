@@ -122,3 +122,84 @@ def test_the_workflow_trains_the_unmasked_model_first_and_keeps_its_weights(tmp_
     started = [line for line in inputs if "model.weights.h5" in line]
     assert sorted(line.split("train/full/white_light/none/true/")[1].split("/")[0]
                   for line in started) == ["seed0", "seed1"]
+
+
+def _sweep_results(root, scatters: dict, epochs: int, cpu: float, occlusion: dict | None = None):
+    """A results folder as the workflow writes it, for the sweep comparison: the test scatters
+    of a white-light inner sweep (D -> (mean, low, high)), and per masked run its history
+    (``epochs`` rows) and benchmark (``cpu`` seconds); with ``occlusion``, the unmasked model's
+    test-time occlusion curve and its attribution job's benchmark."""
+    import pandas as pd
+
+    rows = [{"case": "wl_inner", "channels": "white_light", "sample": "full", "mask": "inner",
+             "diameter": d, "diameter_unit": "px", "shuffled_labels": False, "split": split,
+             "scatter_mean": m, "scatter_ci_low": lo, "scatter_ci_high": hi, "n_seeds": 2}
+            for d, (m, lo, hi) in scatters.items() for split in ("train", "test")]
+    rows.append({**rows[-1], "case": "null_predictor", "mask": "none", "diameter": 0})
+    (root / "tables").mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(root / "tables" / "scatter.csv", index=False)
+    for d in scatters:
+        occlusion_part = f"inner{d}" if d else "none"
+        for seed in (0, 1):
+            run = root / "train" / "full" / "white_light" / occlusion_part / "true" / f"seed{seed}"
+            run.mkdir(parents=True)
+            pd.DataFrame({"epoch": range(1, (epochs if d else 10) + 1)}).to_csv(
+                run / "history.csv", index=False)
+            bench = root / "benchmarks" / "train" / "full" / "white_light" / occlusion_part / "true"
+            bench.mkdir(parents=True, exist_ok=True)
+            (bench / f"seed{seed}.tsv").write_text(f"s\tcpu_time\n1.0\t{cpu if d else 100.0}\n")
+    if occlusion is not None:
+        pd.DataFrame([{"setting": "full/white_light/none/true", "sample": "full",
+                       "channels": "white_light", "occlusion": "none", "labels": "true",
+                       "mask": "inner", "diameter": d, "scatter_mean": m, "scatter_ci_low": lo,
+                       "scatter_ci_high": hi, "n_seeds": 2}
+                      for d, (m, lo, hi) in occlusion.items()]).to_csv(
+            root / "tables" / "test_time_occlusion.csv", index=False)
+        bench = root / "benchmarks" / "attribution" / "full" / "white_light" / "none" / "true"
+        bench.mkdir(parents=True)
+        (bench / "seed0.tsv").write_text("s\tcpu_time\n1.0\t7.0\n")
+    return root
+
+
+def test_the_sweep_comparison_measures_each_method_against_the_retrained_curve(tmp_path):
+    from clusterage.checks import sweep_methods
+
+    scratch = _sweep_results(tmp_path / "scratch",
+                             {0: (0.8, 0.7, 0.9), 4: (0.9, 0.8, 1.0), 8: (1.0, 0.9, 1.1)},
+                             epochs=10, cpu=50.0,
+                             occlusion={0: (0.8, 0.7, 0.9), 4: (1.3, 1.1, 1.5), 8: (1.5, 1.3, 1.7)})
+    warm = _sweep_results(tmp_path / "warm",
+                          {0: (0.8, 0.7, 0.9), 4: (0.95, 0.85, 1.05), 8: (1.2, 1.1, 1.3)},
+                          epochs=2, cpu=10.0)
+    out = tmp_path / "cmp"
+    sweep_methods.main([str(scratch), str(warm), "--out", str(out)])
+    import pandas as pd
+
+    pts = pd.read_csv(f"{out}.csv")
+    assert list(pts.columns) == sweep_methods.POINT_COLUMNS
+    warm_pts = pts[pts["method"] == "warm_start"].set_index("diameter")
+    assert warm_pts.loc[4, "difference"] == pytest.approx(0.05)
+    assert not warm_pts.loc[4, "outside_retrained_interval"]        # 0.95 within [0.8, 1.0]
+    assert warm_pts.loc[8, "outside_retrained_interval"]            # 1.2 above [0.9, 1.1]
+    summary = pd.read_csv(f"{out}-summary.csv", dtype={"diameters_outside": str}).set_index("method")
+    assert list(summary.reset_index().columns) == sweep_methods.SUMMARY_COLUMNS
+    assert summary.loc["warm_start", "max_abs_difference"] == pytest.approx(0.2)
+    assert summary.loc["warm_start", "mean_abs_difference"] == pytest.approx(0.125)
+    assert str(summary.loc["warm_start", "diameters_outside"]) == "8"
+    # the masked points' cost: 2 diameters x 2 seeds; the unmasked models are not counted
+    assert summary.loc["retrained", "training_epochs"] == 40
+    assert summary.loc["warm_start", "training_epochs"] == 8
+    assert summary.loc["warm_start", "epochs_vs_retrained"] == pytest.approx(0.2)
+    assert summary.loc["warm_start", "cpu_vs_retrained"] == pytest.approx(40 / 200)
+    assert summary.loc["test_time_occlusion", "training_epochs"] == 0
+    assert summary.loc["test_time_occlusion", "cpu_seconds"] == pytest.approx(7.0)
+    assert summary.loc["test_time_occlusion", "n_outside"] == 2
+    for suffix in (".png", ".pdf"):
+        assert (tmp_path / f"cmp{suffix}").stat().st_size > 1000
+
+
+def test_the_sweep_comparison_names_a_results_folder_without_its_tables(tmp_path):
+    from clusterage.checks import sweep_methods
+
+    with pytest.raises(FileNotFoundError, match="scatter.csv is missing"):
+        sweep_methods.main([str(tmp_path / "nothing"), str(tmp_path / "nothing")])

@@ -8,6 +8,7 @@ finished runs.
     clusterage known-answer RESULTS [RESULTS ...] --out PATH
     clusterage leakage ROOT --out PATH
     clusterage planted RESULTS [--out PATH]
+    clusterage sweep-methods SCRATCH WARM [--out PATH]   # retrained vs warm-started vs occlusion
 
 The subcommands after ``inspect`` are those of their modules (``clusterage <name> --help``), which
 they import only when run; ``python -m clusterage.<stage>.<module>`` runs the same.
@@ -37,6 +38,8 @@ TOOLS = {
     "leakage": ("checks.leakage", "runs that differ only in how clusters are split, to measure leakage"),
     "planted": ("checks.planted", "the disagreement catalog scored against the SED errors planted in a "
                 "synthetic survey"),
+    "sweep-methods": ("checks.sweep_methods", "a mask sweep retrained from scratch against the same "
+                      "sweep warm-started and against test-time occlusion"),
 }
 
 
