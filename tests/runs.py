@@ -8,10 +8,21 @@ import sys
 from pathlib import Path
 
 from conftest import REPO
-from test_workflow import copy_workflow
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 _FINISHED: dict[tuple, Path] = {}
+
+
+def copy_workflow(dest: Path) -> Path:
+    """The workflow's files (no results) copied into ``dest``."""
+    for item in ("Snakefile", "workflow", "config", "envs", "tests/configs"):
+        src = REPO / item
+        if src.is_dir():
+            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            (dest / item).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(src, dest / item)
+    return dest
 
 
 def snakemake(work: Path, *args, timeout=900) -> subprocess.CompletedProcess:
@@ -20,13 +31,14 @@ def snakemake(work: Path, *args, timeout=900) -> subprocess.CompletedProcess:
 
 
 def finished_run(tmp_path_factory, *configfiles: str) -> Path:
-    """A copy of the workflow in a temp dir, run to the end with these config files."""
+    """A copy of the workflow in a temp dir, run to the end with these config files; what the
+    run printed is in ``snakemake.stdout`` there. Tests that share it must not change its
+    outputs (work on a copy, or write beside them)."""
     if configfiles not in _FINISHED:
         work = copy_workflow(tmp_path_factory.mktemp("workflow"))
-        if (REPO / "envs").is_dir() and not (work / "envs").exists():  # rules' conda: files
-            shutil.copytree(REPO / "envs", work / "envs")
         out = snakemake(work, "--cores", "2", "--configfile", *configfiles)
         assert out.returncode == 0, out.stderr[-4000:]
+        (work / "snakemake.stdout").write_text(out.stdout)
         _FINISHED[configfiles] = work
     return _FINISHED[configfiles]
 

@@ -26,7 +26,7 @@ def dry_run(tmp_path, config: dict, *extra):
 
 def test_default_config_plans_the_demo(tmp_path):
     # In a copy of the workflow: results already present in the checkout must not change the plan.
-    from test_workflow import copy_workflow
+    from runs import copy_workflow
 
     work = copy_workflow(tmp_path / "wf")
     out = subprocess.run([SNAKEMAKE, "-n"], cwd=work, capture_output=True, text=True, timeout=120)
@@ -61,7 +61,7 @@ def test_bad_config_stops_before_any_job_and_names_the_key(tmp_path, config, nee
 
 
 def test_attribution_explains_the_first_seeds_and_keeps_only_their_weights(tmp_path):
-    from test_workflow import copy_workflow
+    from runs import copy_workflow
 
     work = copy_workflow(tmp_path / "wf")
     (work / "one.yaml").write_text(yaml.safe_dump({"seeds": 3, "attribution": {"seeds": 1}}))
@@ -121,7 +121,7 @@ def test_every_run_of_the_paper_grid_matches_the_train_rules_pattern():
 
 
 def test_runs_keep_their_weights_only_where_the_config_asks(tmp_path):
-    from test_workflow import copy_workflow
+    from runs import copy_workflow
 
     work = copy_workflow(tmp_path / "wf")
     config = {"cases": [

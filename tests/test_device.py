@@ -13,9 +13,8 @@ import sys
 import pytest
 import yaml
 from conftest import REPO
-from runs import snakemake
+from runs import copy_workflow, snakemake
 from test_training import make_dataset
-from test_workflow import copy_workflow
 
 from clusterage.train import device
 

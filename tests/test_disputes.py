@@ -272,7 +272,7 @@ def _plan(tmp_path, extra: dict):
     from pathlib import Path
 
     import yaml
-    from test_workflow import copy_workflow
+    from runs import copy_workflow
 
     work = copy_workflow(tmp_path / "wf")
     (work / "extra.yaml").write_text(yaml.safe_dump(extra))

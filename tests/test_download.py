@@ -452,7 +452,7 @@ def test_snakemake_rules_download_through_the_workflow(server, tmp_path):
     import sys
 
     import yaml
-    from test_workflow import copy_workflow
+    from runs import copy_workflow
 
     files = _files(server, "ngc628c", NGC628C)
     work = copy_workflow(tmp_path / "wf")

@@ -11,7 +11,12 @@ from conftest import validated
 from test_disputes import small_dataset  # noqa: F401  (a fixture)
 
 from clusterage.analysis.disputes import DisputesError, ensemble
-from clusterage.analysis.environment_disputes import CATALOG_COLUMNS, flag, join, write_catalog
+from clusterage.analysis.environment_disputes import (
+    CATALOG_COLUMNS,
+    flag,
+    join,
+    write_catalog,
+)
 from clusterage.plan import ConfigError, Plan
 from clusterage.report.dispute_gallery import write_environment_gallery
 

@@ -130,7 +130,7 @@ def test_plan_counts_the_clusters_of_an_existing_dataset(tmp_path):
 
 
 def test_the_demo_dataset_does_not_size_the_real_survey_and_the_plan_says_why(tmp_path, capsys):
-    from test_workflow import copy_workflow
+    from runs import copy_workflow
 
     work = copy_workflow(tmp_path / "wf")
     demo = packed_dataset(work / "results" / "dataset" / "cutouts.h5", [])
@@ -165,7 +165,7 @@ def test_the_demo_dataset_does_not_size_the_real_survey_and_the_plan_says_why(tm
     (["config/phangs.yaml"], ["config/paper.yaml", "config/phangs.yaml"]),     # the real survey
 ])
 def test_the_dataset_of_the_same_survey_is_counted(tmp_path, capsys, built_with, planned):
-    from test_workflow import copy_workflow
+    from runs import copy_workflow
 
     work = copy_workflow(tmp_path / "wf")
     config = cli.load_config(work, planned)
@@ -186,7 +186,7 @@ def test_each_data_source_writes_under_its_own_results_folder():
 
 
 def test_the_clusterage_command_prints_the_plan_and_inspects_a_dataset(tmp_path):
-    from test_workflow import copy_workflow
+    from runs import copy_workflow
 
     work = copy_workflow(tmp_path / "wf")  # no results/ here: the counts are the paper's
     out = subprocess.run([CLUSTERAGE, "plan", "--configfile", "config/paper.yaml", "config/phangs.yaml"],

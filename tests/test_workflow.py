@@ -1,37 +1,21 @@
 """The whole chain, end to end, through Snakemake on a tiny synthetic survey."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import REPO
+from runs import finished_run
 
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 
 
-def copy_workflow(dest: Path) -> Path:
-    for item in ("Snakefile", "workflow", "config", "envs", "tests/configs"):
-        src = REPO / item
-        if src.is_dir():
-            shutil.copytree(src, dest / item, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            (dest / item).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(src, dest / item)
-    return dest
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    work = copy_workflow(tmp_path_factory.mktemp("workflow"))
-    out = subprocess.run([SNAKEMAKE, "--cores", "2", "--configfile", "tests/configs/tiny.yaml"],
-                         cwd=work, capture_output=True, text=True, timeout=900)
-    assert out.returncode == 0, out.stderr[-4000:]
-    (work / "snakemake.stdout").write_text(out.stdout)
-    return work
+    """The tiny run, shared with the other modules that read it (tests/runs.py)."""
+    return finished_run(tmp_path_factory, "tests/configs/tiny.yaml")
 
 
 @pytest.mark.slow

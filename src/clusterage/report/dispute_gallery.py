@@ -84,6 +84,10 @@ def draw_page(rows: pd.DataFrame, cutouts: np.ndarray, background: pd.DataFrame 
         _colour_panel(axes[r, 6], row, background, legend=r == 0,
                       points=((row.sed_log_age, "s", "tab:orange", "SED age"),
                               (row.cnn_mean, "o", "tab:blue", "CNN age")))
+    _save_page(fig, title, out_png)
+
+
+def _save_page(fig, title: str, out_png) -> None:
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     with atomic_path(out_png) as tmp:
@@ -126,6 +130,18 @@ def _colour_panel(ax, row, background: pd.DataFrame | None, legend: bool, points
                   labelspacing=0.2)
 
 
+def _draw_pages(shown: pd.DataFrame, cutouts: np.ndarray, out_dir: Path, heading: str,
+                total: int, draw) -> list[str]:
+    """page01.png, page02.png, ...: ``draw(rows, cutouts, png, title)`` for each PER_PAGE rows."""
+    pages = []
+    for start in range(0, len(shown), PER_PAGE):
+        name = f"page{start // PER_PAGE + 1:02d}.png"
+        draw(shown.iloc[start:start + PER_PAGE], cutouts[start:start + PER_PAGE], out_dir / name,
+             f"{heading}: disputed ages {start + 1}-{min(start + PER_PAGE, len(shown))} of {total}")
+        pages.append(name)
+    return pages
+
+
 def write_gallery(catalog_path, summary_path, dataset_path, out_dir, *, threshold: float,
                   max_spread: float, max_clusters: int, background: pd.DataFrame | None = None):
     """index.html and page01.png, page02.png, ... of the most discrepant ``max_clusters``."""
@@ -135,14 +151,8 @@ def write_gallery(catalog_path, summary_path, dataset_path, out_dir, *, threshol
     summary = json.loads(Path(summary_path).read_text())
     shown = catalog.head(max_clusters)
     cutouts = load_cutouts(dataset_path, shown)
-    pages = []
-    for start in range(0, len(shown), PER_PAGE):
-        name = f"page{start // PER_PAGE + 1:02d}.png"
-        draw_page(shown.iloc[start:start + PER_PAGE], cutouts[start:start + PER_PAGE],
-                  background, out_dir / name,
-                  f"{summary['setting']}: disputed ages {start + 1}-"
-                  f"{min(start + PER_PAGE, len(shown))} of {len(catalog)}")
-        pages.append(name)
+    pages = _draw_pages(shown, cutouts, out_dir, summary["setting"], len(catalog),
+                        lambda rows, cuts, png, title: draw_page(rows, cuts, background, png, title))
     line = _headline(catalog, summary, threshold, max_spread, len(shown))
     logging.getLogger(__name__).info("%s", line)
     write_text(out_dir / "index.html", _html(summary["setting"], line, shown, pages))
@@ -217,11 +227,7 @@ def draw_environment_page(rows: pd.DataFrame, cutouts: np.ndarray, setting: Sett
                       points=((row.sed_log_age, "s", "tab:orange", "catalog (SED) age"),
                               (row.cluster_mean, "o", "tab:blue", "cluster model"),
                               (row.environment_mean, "^", "tab:green", "surroundings model")))
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    with atomic_path(out_png) as tmp:
-        fig.savefig(tmp, format="png", dpi=90)
-    plt.close(fig)
+    _save_page(fig, title, out_png)
 
 
 def _show_hidden(ax, image: np.ndarray, visible: np.ndarray) -> None:
@@ -247,15 +253,10 @@ def write_environment_gallery(catalog_path, summary_path, cluster_summary_path, 
     setting = Setting.from_name(summary["setting"])
     shown = catalog.head(max_clusters)
     cutouts = load_cutouts(dataset_path, shown)
-    pages = []
-    for start in range(0, len(shown), PER_PAGE):
-        name = f"page{start // PER_PAGE + 1:02d}.png"
-        draw_environment_page(shown.iloc[start:start + PER_PAGE], cutouts[start:start + PER_PAGE],
-                              setting, background, out_dir / name,
-                              f"{summary['setting']} against {cluster_summary['setting']}: "
-                              f"disputed ages {start + 1}-{min(start + PER_PAGE, len(shown))} "
-                              f"of {len(catalog)}")
-        pages.append(name)
+    pages = _draw_pages(shown, cutouts, out_dir,
+                        f"{summary['setting']} against {cluster_summary['setting']}", len(catalog),
+                        lambda rows, cuts, png, title: draw_environment_page(
+                            rows, cuts, setting, background, png, title))
     rule = rule_text(threshold, agree, summary["scatter"], cluster_summary["scatter"])
     count = (f"{len(catalog)} of the {summary['n_clusters']} clusters with out-of-sample "
              f"predictions are disputed by their surroundings"
