@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export CLUSTERAGE_EXTRAS="${CLUSTERAGE_EXTRAS:-tensorflow,jax,test}"
 source ./bootstrap.sh
-exec python -m pytest --durations=25 "$@"
+exec python -m pytest -n 2 --dist loadgroup --durations=25 "$@"
