@@ -74,16 +74,3 @@ def validated(config: dict) -> dict:
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
     return config
 
-
-# ./test.sh runs the suite on two workers (pytest-xdist, --dist loadgroup). Each module's tests
-# stay on one worker, so a module's fixtures (a workflow run, the Slurm cluster's jobs) are made
-# once; the modules that read the one tiny workflow run (tests/runs.py) share a worker too.
-TINY_RUN_MODULES = {"test_report", "test_reruns", "test_workflow"}
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker("xdist_group") is None:
-            module = item.module.__name__.rsplit(".", 1)[-1]
-            item.add_marker(pytest.mark.xdist_group("tiny_run" if module in TINY_RUN_MODULES
-                                                    else module))

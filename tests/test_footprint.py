@@ -240,7 +240,7 @@ def test_a_bad_config_stops_the_plan_naming_the_key(tmp_path):
 
 
 NEW_TOOLS = {"calibration": "calibration", "known-answer": "known_answer", "leakage": "leakage",
-             "planted": "planted"}
+             "planted": "planted", "sweep-methods": "sweep_methods"}
 
 
 def test_the_clusterage_command_lists_every_subcommand_with_a_line_and_imports_none_at_start():

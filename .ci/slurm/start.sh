@@ -128,7 +128,8 @@ node_usable || { show_log /var/log/slurm/slurmd.log; show_log /var/log/slurm/slu
                  die "node localhost is '$(node_state)', not idle"; }
 
 # --- smoke test: one GPU job through the scheduler ----------------------------------------------------
-gpu="$(timeout 60 srun -N1 -n1 -t 1 --gpus=1 sh -c 'echo $CUDA_VISIBLE_DEVICES' 2>&1)" \
+# --quiet: a busy node makes srun say "queued and waiting for resources"; only the answer counts.
+gpu="$(timeout 60 srun --quiet -N1 -n1 -t 1 --gpus=1 sh -c 'echo $CUDA_VISIBLE_DEVICES' 2>&1)" \
   || { show_log /var/log/slurm/slurmctld.log; die "srun --gpus=1 failed: $gpu"; }
 [ "$gpu" = "0" ] || die "srun --gpus=1 printed '$gpu', expected CUDA_VISIBLE_DEVICES=0"
 say "cluster 'ci' is up: partition debug, node localhost ($hardware), 1 fake GPU"
