@@ -73,4 +73,3 @@ def validated(config: dict) -> dict:
 
     validate(config, str(REPO / "workflow" / "schemas" / "config.schema.yaml"))
     return config
-

@@ -491,7 +491,7 @@ onstart:
 DISPUTES = f"{RESULTS}/disputes"
 FOLDS = config["disputes"]["folds"]
 DISPUTE_SETTINGS = GRID.disputed
-ENVIRONMENT_SETTINGS = GRID.environment  # each disputed against the cluster model:
+ENVIRONMENT_SETTINGS = GRID.environment  # each disputed against the cluster model below
 CLUSTER_MODEL = DISPUTE_SETTINGS[0] if ENVIRONMENT_SETTINGS else None
 CV_SETTINGS = GRID.cross_validated if FOLDS >= 2 else []
 CLUSTER_ENSEMBLE = f"{DISPUTES}/{CLUSTER_MODEL}/ensemble"

@@ -29,7 +29,6 @@ from clusterage.grid import Setting  # noqa: E402
 from clusterage.survey import dataset  # noqa: E402
 from clusterage.survey.inputs import select_channels, visible_mask  # noqa: E402
 from clusterage.synthetic.figures import (  # noqa: E402
-    asinh_stretch,
     draw_reddening_vector,
     draw_tracks,
     show_stretched,
@@ -173,20 +172,28 @@ def _headline(catalog, summary, threshold, max_spread, n_shown) -> str:
 def _html(setting: str, line: str, shown: pd.DataFrame, pages: list[str]) -> str:
     cols = ["rank", "galaxy", "cluster_id", "sed_log_age", "cnn_mean", "cnn_spread", "residual",
             "cnn_says", "u_b_vega", "v_i_vega", "sed_ebv"]
-    table = shown[cols].to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="",
-                                border=0) if len(shown) else ""
-    images = "\n".join(f'<p><img src="{p}" alt="{p}" style="max-width:100%"></p>' for p in pages)
-    return f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8"><title>Disputed ages: {html.escape(setting)}</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} td,th{{padding:2px 8px;text-align:right}}</style>
-</head><body>
-<h1>Clusters whose catalog age the CNN disputes</h1>
-<p>Setting <code>{html.escape(setting)}</code>. {html.escape(line)}</p>
+    return _page_html(
+        f"Disputed ages: {setting}", "Clusters whose catalog age the CNN disputes",
+        f"""<p>Setting <code>{html.escape(setting)}</code>. {html.escape(line)}</p>
 <p>Residual = (CNN mean - SED log age) / scatter; negative: the CNN finds the cluster younger
 than its catalog age. Each row: the cutout in five filters and in white light (asinh stretch, the
 cluster pixel marked by red ticks), and U-B vs V-I with the BC03 tracks, the cluster (star), the track points
 of the SED age (square) and of the CNN age (circle), and the E(B-V) = 0.5 reddening vector from
-the younger of the two.</p>
+the younger of the two.</p>""", shown, cols, pages)
+
+
+def _page_html(title: str, heading: str, intro: str, shown: pd.DataFrame, columns: list[str],
+               pages: list[str]) -> str:
+    """A gallery's index.html: ``intro`` (HTML), the table of the shown clusters, the pages."""
+    table = shown[columns].to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="",
+                                   border=0) if len(shown) else ""
+    images = "\n".join(f'<p><img src="{p}" alt="{p}" style="max-width:100%"></p>' for p in pages)
+    return f"""<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<style>body{{font-family:sans-serif;margin:1.5em}} td,th{{padding:2px 8px;text-align:right}}</style>
+</head><body>
+<h1>{html.escape(heading)}</h1>
+{intro}
 {table}
 {images}
 </body></html>
@@ -210,10 +217,7 @@ def draw_environment_page(rows: pd.DataFrame, cutouts: np.ndarray, setting: Sett
                  ("cluster only", "outer"))
         for b, (label, mask) in enumerate(views):
             ax = axes[r, b]
-            if mask is None:
-                show_stretched(ax, white)
-            else:
-                _show_hidden(ax, white, visible_mask(size, mask, d))
+            show_stretched(ax, white, None if mask is None else visible_mask(size, mask, d))
             _mark_centre(ax, size / 2 - 0.5, size)
             if r == 0:
                 ax.set_title(label, fontsize=9)
@@ -228,16 +232,6 @@ def draw_environment_page(rows: pd.DataFrame, cutouts: np.ndarray, setting: Sett
                               (row.cluster_mean, "o", "tab:blue", "cluster model"),
                               (row.environment_mean, "^", "tab:green", "surroundings model")))
     _save_page(fig, title, out_png)
-
-
-def _show_hidden(ax, image: np.ndarray, visible: np.ndarray) -> None:
-    """``image`` with the stretch of the whole cutout, its hidden pixels in flat blue."""
-    shown, top = asinh_stretch(np.asarray(image, float))
-    cmap = plt.get_cmap("gray_r").with_extremes(bad="#c6dbef")
-    ax.imshow(np.where(visible, shown, np.nan), origin="lower", cmap=cmap, vmin=0, vmax=top,
-              interpolation="nearest")
-    ax.set_xticks([])
-    ax.set_yticks([])
 
 
 def write_environment_gallery(catalog_path, summary_path, cluster_summary_path, dataset_path,
@@ -265,21 +259,11 @@ def write_environment_gallery(catalog_path, summary_path, cluster_summary_path, 
     cols = ["rank", "galaxy", "cluster_id", "sed_log_age", "environment_mean",
             "environment_residual", "cluster_mean", "cluster_residual", "environment_says",
             "u_b_vega", "v_i_vega", "sed_ebv"]
-    table = shown[cols].to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="",
-                                border=0) if len(shown) else ""
-    images = "\n".join(f'<p><img src="{p}" alt="{p}" style="max-width:100%"></p>' for p in pages)
-    write_text(out_dir / "index.html", f"""<!DOCTYPE html>
-<html><head><meta charset="utf-8">
-<title>Ages disputed by the environment: {html.escape(summary['setting'])}</title>
-<style>body{{font-family:sans-serif;margin:1.5em}} td,th{{padding:2px 8px;text-align:right}}</style>
-</head><body>
-<h1>Clusters whose surroundings dispute their catalog age</h1>
-<p>Surroundings model <code>{html.escape(summary['setting'])}</code>, cluster model
+    write_text(out_dir / "index.html", _page_html(
+        f"Ages disputed by the environment: {summary['setting']}",
+        "Clusters whose surroundings dispute their catalog age",
+        f"""<p>Surroundings model <code>{html.escape(summary['setting'])}</code>, cluster model
 <code>{html.escape(cluster_summary['setting'])}</code>. {html.escape(rule)}</p>
 <p>{html.escape(count)} Residuals are (model mean - SED log age) in scatters of that model;
-negative: the model finds the cluster younger than its catalog age.</p>
-{table}
-{images}
-</body></html>
-""")
+negative: the model finds the cluster younger than its catalog age.</p>""", shown, cols, pages))
     return pages

@@ -59,10 +59,15 @@ def asinh_stretch(cut: np.ndarray) -> tuple[np.ndarray, float]:
     return np.arcsinh((cut - lo) / soft), float(np.arcsinh((hi - lo) / soft))
 
 
-def show_stretched(ax, cut: np.ndarray) -> None:
-    """One cutout in ``ax`` with the stretch of :func:`asinh_stretch`, without ticks."""
+def show_stretched(ax, cut: np.ndarray, visible: np.ndarray | None = None) -> None:
+    """One cutout in ``ax`` with the stretch of :func:`asinh_stretch`, without ticks; with
+    ``visible`` (a boolean map), the pixels outside it drawn in flat blue (hidden by a mask)."""
     shown, top = asinh_stretch(np.asarray(cut, float))
-    ax.imshow(shown, origin="lower", cmap="gray_r", vmin=0, vmax=top, interpolation="nearest")
+    cmap = "gray_r"
+    if visible is not None:
+        shown = np.where(visible, shown, np.nan)
+        cmap = plt.get_cmap("gray_r").with_extremes(bad="#c6dbef")
+    ax.imshow(shown, origin="lower", cmap=cmap, vmin=0, vmax=top, interpolation="nearest")
     ax.set_xticks([])
     ax.set_yticks([])
 
