@@ -14,6 +14,17 @@ from clusterage.survey.mast import GalaxyFiles
 
 REPO = Path(__file__).resolve().parents[1]
 
+# The test files that take longest, longest first. ./test.sh hands whole files to its two workers
+# in collection order (pytest-xdist --dist loadfile --no-loadscope-reorder), so these start first
+# and the workers end together, instead of one worker starting the Slurm tests last.
+LONGEST_FIRST = ("test_slurm.py", "test_figures.py", "test_training.py", "test_workflow.py",
+                 "test_disputes.py", "test_report.py", "test_reruns.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: k for k, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: files stay whole
+
 
 def tan_wcs(shape, crval=(24.17, 15.78), crpix_offset=(0.0, 0.0), scale_arcsec=0.03962):
     w = WCS(naxis=2)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import os
 import shutil
 import subprocess
 import sys
@@ -32,13 +35,24 @@ def snakemake(work: Path, *args, timeout=900) -> subprocess.CompletedProcess:
 
 def finished_run(tmp_path_factory, *configfiles: str) -> Path:
     """A copy of the workflow in a temp dir, run to the end with these config files; what the
-    run printed is in ``snakemake.stdout`` there. Tests that share it must not change its
-    outputs (work on a copy, or write beside them)."""
+    run printed is in ``snakemake.stdout`` there. Each config runs once per session, also across
+    the test workers (pytest-xdist): the first worker that asks runs it, under a file lock, and
+    the others wait for it. Tests that share it must not change its outputs nor run a real
+    (non-dry) Snakemake in it: work on a copy, or write beside them."""
     if configfiles not in _FINISHED:
-        work = copy_workflow(tmp_path_factory.mktemp("workflow"))
-        out = snakemake(work, "--cores", "2", "--configfile", *configfiles)
-        assert out.returncode == 0, out.stderr[-4000:]
-        (work / "snakemake.stdout").write_text(out.stdout)
+        root = tmp_path_factory.getbasetemp()
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            root = root.parent  # the session's folder, shared by its workers
+        name = "workflow-" + hashlib.sha1("\0".join(configfiles).encode()).hexdigest()[:10]
+        work = root / name
+        with open(root / f"{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not (work / "snakemake.stdout").is_file():
+                shutil.rmtree(work, ignore_errors=True)  # a run that failed in another worker
+                copy_workflow(work)
+                out = snakemake(work, "--cores", "2", "--configfile", *configfiles)
+                assert out.returncode == 0, out.stderr[-4000:]
+                (work / "snakemake.stdout").write_text(out.stdout)
         _FINISHED[configfiles] = work
     return _FINISHED[configfiles]
 
