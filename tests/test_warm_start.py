@@ -203,3 +203,51 @@ def test_the_sweep_comparison_names_a_results_folder_without_its_tables(tmp_path
 
     with pytest.raises(FileNotFoundError, match="scatter.csv is missing"):
         sweep_methods.main([str(tmp_path / "nothing"), str(tmp_path / "nothing")])
+
+
+def header_commands(path) -> list[str]:
+    """The shell commands written in a config file's header comment (continuation lines joined)."""
+    commands, current = [], None
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        text = line[1:].strip()
+        if current is not None:
+            current += " " + text.rstrip("\\").strip()
+            if not text.endswith("\\"):
+                commands.append(current)
+                current = None
+        elif text.split(" ", 1)[0] in ("printf", "snakemake", "clusterage"):
+            if text.endswith("\\"):
+                current = text.rstrip("\\").strip()
+            else:
+                commands.append(text)
+    return commands
+
+
+def test_the_comparisons_commands_plan_both_runs_of_the_sweep(tmp_path):
+    """The commands in config/warm_start_comparison.yaml's header, as a user copies them, dry run
+    in a copy of the workflow: 126 trainings each, and in the warm-started run every masked
+    true-label training starts from the kept unmasked model of its seed."""
+    import re
+    import shlex
+    import subprocess
+
+    from runs import SNAKEMAKE, copy_workflow
+
+    work = copy_workflow(tmp_path / "wf")
+    commands = header_commands(work / "config" / "warm_start_comparison.yaml")
+    runs = [c for c in commands if c.startswith("snakemake")]
+    assert len(runs) == 2 and any(c.startswith("clusterage sweep-methods") for c in commands)
+    for command in commands:
+        if command.startswith("printf"):
+            subprocess.run(command, shell=True, cwd=work, check=True)
+    for command, warm in zip(runs, (False, True), strict=True):
+        out = subprocess.run([SNAKEMAKE, *shlex.split(command)[1:], "-n"], cwd=work,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, f"{command}\n{out.stderr[-2000:]}"
+        blocks = re.split(r"\n(?=(?:local)?rule \w+:)", out.stdout)
+        trains = [b for b in blocks if re.match(r"\s*(?:local)?rule train:", b)]
+        assert len(trains) == 126, command
+        started = [b for b in trains if "model.weights.h5" in b.split("output:")[0]]
+        assert len(started) == (120 if warm else 0), command
