@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,16 @@ def copy_workflow(dest: Path) -> Path:
 def snakemake(work: Path, *args, timeout=900) -> subprocess.CompletedProcess:
     return subprocess.run([SNAKEMAKE, *args], cwd=work, capture_output=True, text=True,
                           timeout=timeout)
+
+
+def job_blocks(stdout: str) -> list[tuple[str, str]]:
+    """(rule, text) of every job a dry run lists, in its order."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:)", stdout):
+        m = re.match(r"(?:local)?rule (\w+):", block.strip())
+        if m:
+            jobs.append((m.group(1), block))
+    return jobs
 
 
 def finished_run(tmp_path_factory, *configfiles: str) -> Path:

@@ -5,19 +5,15 @@ import shutil
 
 import pytest
 import yaml
-from runs import fail_first_training, finished_run, snakemake
+from runs import fail_first_training, finished_run, job_blocks, snakemake
 
 
 def planned_jobs(stdout: str) -> list[tuple[str, dict]]:
     """(rule, wildcards) of every job a dry run lists."""
     jobs = []
-    for block in re.split(r"\n(?=(?:local)?rule \w+:)", stdout):
-        m = re.match(r"(?:local)?rule (\w+):", block.strip())
-        if not m:
-            continue
+    for rule, block in job_blocks(stdout):
         w = re.search(r"^\s*wildcards: (.*)$", block, re.M)
-        wildcards = dict(kv.split("=", 1) for kv in w.group(1).split(", ")) if w else {}
-        jobs.append((m.group(1), wildcards))
+        jobs.append((rule, dict(kv.split("=", 1) for kv in w.group(1).split(", ")) if w else {}))
     return jobs
 
 

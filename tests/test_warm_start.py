@@ -2,13 +2,16 @@
 the same sample, channels, seed, split and dataset, and nothing else."""
 
 import json
+import shlex
 import shutil
+import subprocess
 
 import h5py
 import numpy as np
 import pytest
 import yaml
 from conftest import REPO, validated
+from runs import SNAKEMAKE, copy_workflow, job_blocks
 from test_config import dry_run
 from test_training import TINY, make_dataset
 
@@ -207,34 +210,20 @@ def test_the_sweep_comparison_names_a_results_folder_without_its_tables(tmp_path
 
 def header_commands(path) -> list[str]:
     """The shell commands written in a config file's header comment (continuation lines joined)."""
-    commands, current = [], None
+    header = []
     for line in path.read_text().splitlines():
         if not line.startswith("#"):
             break
-        text = line[1:].strip()
-        if current is not None:
-            current += " " + text.rstrip("\\").strip()
-            if not text.endswith("\\"):
-                commands.append(current)
-                current = None
-        elif text.split(" ", 1)[0] in ("printf", "snakemake", "clusterage"):
-            if text.endswith("\\"):
-                current = text.rstrip("\\").strip()
-            else:
-                commands.append(text)
-    return commands
+        header.append(line[1:].strip())
+    text = "\n".join(header).replace("\\\n", " ")
+    return [line for line in text.splitlines()
+            if line.split(" ", 1)[0] in ("printf", "snakemake", "clusterage")]
 
 
 def test_the_comparisons_commands_plan_both_runs_of_the_sweep(tmp_path):
     """The commands in config/warm_start_comparison.yaml's header, as a user copies them, dry run
     in a copy of the workflow: 126 trainings each, and in the warm-started run every masked
     true-label training starts from the kept unmasked model of its seed."""
-    import re
-    import shlex
-    import subprocess
-
-    from runs import SNAKEMAKE, copy_workflow
-
     work = copy_workflow(tmp_path / "wf")
     commands = header_commands(work / "config" / "warm_start_comparison.yaml")
     runs = [c for c in commands if c.startswith("snakemake")]
@@ -246,8 +235,7 @@ def test_the_comparisons_commands_plan_both_runs_of_the_sweep(tmp_path):
         out = subprocess.run([SNAKEMAKE, *shlex.split(command)[1:], "-n"], cwd=work,
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, f"{command}\n{out.stderr[-2000:]}"
-        blocks = re.split(r"\n(?=(?:local)?rule \w+:)", out.stdout)
-        trains = [b for b in blocks if re.match(r"\s*(?:local)?rule train:", b)]
+        trains = [block for rule, block in job_blocks(out.stdout) if rule == "train"]
         assert len(trains) == 126, command
         started = [b for b in trains if "model.weights.h5" in b.split("output:")[0]]
         assert len(started) == (120 if warm else 0), command
