@@ -47,6 +47,11 @@ DEFAULTS: dict = {
     "young_stars_mv_range": [-7.0, -5.0],
     "young_stars_vega_colours": [-0.6, -1.5, -0.2, -0.3],   # NUV-U, U-B, B-V, V-I of an O/B star
     "young_ellipticity": 0.0,          # axis ratio q = 1 - this x (1 - t / young_stars_age_myr)
+    # coeval companions of the cluster's own complex (scaled by env_strength, at most 1)
+    "companions_per_cluster": 0.0,     # N ~ Poisson(this x exp(-t / companions_age_myr)) (0: none)
+    "companions_age_myr": 50.0,
+    "companions_radius_pc": [8.0, 24.0],
+    "companions_age_scatter_dex": 0.1,
     "class3_probability": [0.45, 0.25, 0.10],   # per env_age_edges bin <10, 10-100, >100 Myr
     # --- environment (scaled by env_strength) ---
     "env_age_edges_myr": [10.0, 100.0, 1000.0],
@@ -142,6 +147,9 @@ _BOUNDS = {
     "young_stars_age_myr": (0.0, None),
     "young_stars_spread": (0.0, None),
     "young_ellipticity": (0.0, 0.9),
+    "companions_per_cluster": (0.0, None),
+    "companions_age_myr": (0.0, None),
+    "companions_age_scatter_dex": (0.0, None),
     "neighbour_radius_pc": (0.0, None),
     "clump_scale_pc": (0.0, None),
     "background_blend_px": (1.0, None),
@@ -155,7 +163,7 @@ _BOUNDS = {
     "sed_errors.max_colour_offset": (0.0, None),
 }
 _POSITIVE = {"scale", "env_memory_myr", "psf_fwhm_px", "spacing_px", "reff_pc", "clump_scale_pc",
-             "neighbour_radius_pc", "r_v", "ebv_max", "young_stars_age_myr"}
+             "neighbour_radius_pc", "r_v", "ebv_max", "young_stars_age_myr", "companions_age_myr"}
 
 
 def resolve(params: dict | None) -> dict:
@@ -225,6 +233,8 @@ def _check(key: str, value, default) -> None:
             for i, row in enumerate(value):
                 if any(v < 0 for v in row) or sum(row) <= 0:
                     raise ValueError(f"{name}[{i}]: weights must be >= 0 with a positive sum")
+        if key == "companions_radius_pc" and value[0] < 0:
+            raise ValueError(f"{name}: separations must be >= 0 pc, got {value!r}")
         if key in ("exptime_s", "n_exposures", "ebv_median") and any(v <= 0 for v in value):
             raise ValueError(f"{name}: entries must be > 0, got {value!r}")
         return
@@ -234,5 +244,5 @@ def _check(key: str, value, default) -> None:
 _INTERVALS = {
     "nebula_compact_sigma_pc", "nebula_shell_radius_pc", "nebula_amplitude", "field_star_count",
     "mu_v_arm", "mu_v_disk", "mu_v_bulge", "mu_v_outskirts", "dust_lane_a0",
-    "dust_lane_width_pc", "dust_lane_length_pc",
+    "dust_lane_width_pc", "dust_lane_length_pc", "companions_radius_pc",
 }

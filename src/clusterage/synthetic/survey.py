@@ -13,7 +13,7 @@ from clusterage import galaxies
 from clusterage.atomic import atomic_path
 from clusterage.survey import reference
 
-from . import catalog, clusters, environment, layout, render, sed_errors, ssp
+from . import catalog, clusters, companions, environment, layout, render, sed_errors, ssp
 from .params import resolve
 from .sky import mosaic_wcs
 
@@ -37,7 +37,7 @@ def simulate(target: str, params: dict | None = None) -> dict:
     pcpp = galaxies.pc_per_pixel(info.distance_mpc)
     # A stream per stage; a stage added later takes a new stream, so earlier ones do not change.
     (r_age, r_pop, r_env, r_lay, r_sur, r_cat, r_img, r_id, r_pool, r_sed, r_shape,
-     r_stars) = _rngs(p["seed"], target, 12)
+     r_stars, r_companions) = _rngs(p["seed"], target, 13)
 
     ref = reference.log_ages(target)
     n = max(1, int(round(p["scale"] * ref.size)))
@@ -101,6 +101,13 @@ def simulate(target: str, params: dict | None = None) -> dict:
         n_ys, young_stars, ys_flux = clusters.draw_young_stars(
             r_stars, pop, pcpp, info.distance_mpc, p, axis_ratio, theta)
         truth["n_young_stars"] = n_ys
+    # Coeval companions (own stream, drawn only when switched on, like the shapes above).
+    comp = pd.DataFrame({"cluster": np.zeros(0, np.int64), "dx": np.zeros(0), "dy": np.zeros(0),
+                         "a_px": np.zeros(0), "log_age": np.zeros(0)})
+    comp_flux = np.zeros((0, 5))
+    if p["companions_per_cluster"] > 0:
+        n_comp, comp, comp_flux = companions.draw(r_companions, pop, info.distance_mpc, pcpp, p)
+        truth["n_companions"] = n_comp
 
     # RSGs sit inside their cluster; their light is part of the cluster's measured light.
     cl_flux = ssp.count_rate(pop[[f"m_ab_{f}" for f in ssp.FILTERS]].to_numpy())
@@ -116,7 +123,7 @@ def simulate(target: str, params: dict | None = None) -> dict:
         nebulae=nebulae, neb_flux=neb_flux, neighbours=nb, nb_flux=nb_flux, stars=stars,
         st_flux=st_flux, cl_flux=cl_flux, rsg_flux=rsg_flux, r_cat=r_cat, r_img=r_img,
         sed_errors=sed_errors.truth_file(truth, planted), axis_ratio=axis_ratio, theta=theta,
-        young_stars=young_stars, ys_flux=ys_flux,
+        young_stars=young_stars, ys_flux=ys_flux, companions=comp, comp_flux=comp_flux,
     )
 
 
@@ -177,11 +184,11 @@ def render_compact(sim: dict) -> list[np.ndarray]:
     _deposit_eff(layers, x, y, truth["a_px"].to_numpy(), sim["cl_flux"], sim["axis_ratio"],
                  sim["theta"])
 
-    nb = sim["neighbours"]
-    if len(nb):
-        o = nb["cluster"].to_numpy()
-        _deposit_eff(layers, x[o] + nb["dx"].to_numpy(), y[o] + nb["dy"].to_numpy(),
-                     nb["a_px"].to_numpy(), sim["nb_flux"])
+    for sources, flux in ((sim["neighbours"], sim["nb_flux"]), (sim["companions"], sim["comp_flux"])):
+        if len(sources):
+            o = sources["cluster"].to_numpy()
+            _deposit_eff(layers, x[o] + sources["dx"].to_numpy(), y[o] + sources["dy"].to_numpy(),
+                         sources["a_px"].to_numpy(), flux)
 
     neb = sim["nebulae"]
     if len(neb):
