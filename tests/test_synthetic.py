@@ -404,7 +404,7 @@ def test_sed_errors_are_seeded_and_can_be_off():
 _MORPHOLOGY_KEYS = ("reff_age_slope", "young_stars_per_1e4msun", "young_stars_age_myr",
                     "young_stars_spread", "young_stars_mv_range", "young_stars_vega_colours",
                     "young_ellipticity")
-_NEW_TRUTH_COLUMNS = ("axis_ratio", "position_angle_deg", "n_young_stars")
+_NEW_TRUTH_COLUMNS = ("axis_ratio", "position_angle_deg", "n_young_stars", "n_companions")
 
 
 def _survey_bytes(d: Path) -> dict:
@@ -418,14 +418,18 @@ def test_young_morphology_defaults_are_neutral(tmp_path):
     column. That the switched-off path draws no random number from the existing streams (so
     the survey is also the one written before these keys existed) is checked by
     test_young_morphology_draws_from_its_own_streams."""
-    switches = ("reff_age_slope", "young_stars_per_1e4msun", "young_ellipticity")
+    switches = ("reff_age_slope", "young_stars_per_1e4msun", "young_ellipticity",
+                "companions_per_cluster")
     assert {k: DEFAULTS[k] for k in switches} == dict.fromkeys(switches, 0.0)
     files = GalaxyFiles("ngc3351")
     base = {"scale": 0.1, "seed": 5}
     neutral = {**base, "reff_age_slope": 0.0, "young_stars_per_1e4msun": 0.0,
                "young_ellipticity": 0.0, "young_stars_age_myr": 30.0, "young_stars_spread": 1.0,
-               "young_stars_mv_range": [-9.0, -8.0], "young_stars_vega_colours": [0.0] * 4}
-    on = {**base, "reff_age_slope": 0.2, "young_stars_per_1e4msun": 2.0, "young_ellipticity": 0.5}
+               "young_stars_mv_range": [-9.0, -8.0], "young_stars_vega_colours": [0.0] * 4,
+               "companions_per_cluster": 0.0, "companions_age_myr": 5.0,
+               "companions_radius_pc": [1.0, 2.0], "companions_age_scatter_dex": 0.5}
+    on = {**base, "reff_age_slope": 0.2, "young_stars_per_1e4msun": 2.0, "young_ellipticity": 0.5,
+          "companions_per_cluster": 2.0}
     truths = {name: write_galaxy(tmp_path / name, "ngc3351", params, files)
               for name, params in (("default", base), ("neutral", neutral), ("on", on))}
     default, explicit, switched = (_survey_bytes(tmp_path / name)
@@ -447,14 +451,15 @@ def test_young_morphology_draws_from_its_own_streams():
     them off the survey is the one written before they existed."""
     base = {"scale": 0.3, "seed": 8}
     off = simulate("ngc628c", base)
-    on = simulate("ngc628c", {**base, "young_stars_per_1e4msun": 2.0, "young_ellipticity": 0.5})
+    on = simulate("ngc628c", {**base, "young_stars_per_1e4msun": 2.0, "young_ellipticity": 0.5,
+                              "companions_per_cluster": 2.0})
     keep = list(off["truth"].columns)
     pd.testing.assert_frame_equal(off["truth"], on["truth"][keep])
     for key in ("neighbours", "stars", "nebulae", "lanes"):
         pd.testing.assert_frame_equal(off[key], on[key])
     for key in ("cl_flux", "rsg_flux", "nb_flux", "st_flux", "neb_flux", "bg"):
         np.testing.assert_array_equal(off[key], on[key])
-    assert off["young_stars"].empty and off["axis_ratio"] is None
+    assert off["young_stars"].empty and off["axis_ratio"] is None and off["companions"].empty
 
     slope = 0.3
     grown = simulate("ngc628c", {**base, "reff_age_slope": slope})
@@ -612,7 +617,58 @@ def test_elliptical_eff_stamps_are_exact():
         assert (got[i] * along).sum() > (got[i] * across).sum()
 
 
+def test_coeval_companions_follow_the_cluster_own_age():
+    """companions_per_cluster > 0: each cluster gets Poisson(rate x exp(-t / companions_age_myr))
+    companions of its own age (not its environment donor's), at separations within
+    companions_radius_pc; they are drawn into the mosaic with exactly their flux, vanish at
+    env_strength 0 and are not stronger above env_strength 1."""
+    from clusterage.synthetic import companions
+    from clusterage.synthetic.survey import render_compact
+
+    base = {"scale": 0.5, "seed": 4, "companions_per_cluster": 2.0, "companions_age_myr": 100.0}
+    sim = simulate("ngc628c", base)
+    t, comp = sim["truth"], sim["companions"]
+    n = t["n_companions"].to_numpy()
+    age = t["age_myr"].to_numpy()
+    expected = 2.0 * np.exp(-age / 100.0)
+    np.testing.assert_allclose(companions.expected_count(age, sim["p"]), expected)
+    assert abs(n.sum() - expected.sum()) < 5 * np.sqrt(expected.sum())
+    assert n[age < 10].mean() > 1.2 and (n[age > 2000] == 0).all()
+    np.testing.assert_array_equal(np.bincount(comp["cluster"], minlength=len(t)), n)
+    # the cluster's own age, not the donor's: borrowed surroundings do not move it
+    borrowed = ~t["env_own"].to_numpy()[comp["cluster"]]
+    assert borrowed.sum() >= 20
+    offset = comp["log_age"].to_numpy() - t["log_age"].to_numpy()[comp["cluster"]]
+    assert np.abs(offset[borrowed]).max() < 5 * DEFAULTS["companions_age_scatter_dex"]
+    assert abs(np.std(offset) - DEFAULTS["companions_age_scatter_dex"]) < 0.02
+    sep_pc = np.hypot(comp["dx"], comp["dy"]).to_numpy() * sim["pcpp"]
+    lo, hi = DEFAULTS["companions_radius_pc"]
+    assert sep_pc.min() >= lo - 1e-9 and sep_pc.max() <= hi + 1e-9
+    # at this distance (1.9 pc/px) most fall in the ring an inner mask of D = 12 px leaves
+    assert ((sep_pc / sim["pcpp"] >= 6) & (sep_pc / sim["pcpp"] < 12)).mean() > 0.6
+
+    off = simulate("ngc628c", {"scale": 0.5, "seed": 4})
+    added = [a - b for a, b in zip(render_compact(sim), render_compact(off))]
+    x = t["x"].to_numpy()[comp["cluster"]] + comp["dx"].to_numpy()
+    y = t["y"].to_numpy()[comp["cluster"]] + comp["dy"].to_numpy()
+    ny, nx = added[0].shape
+    inside = (x >= 32) & (x < nx - 33) & (y >= 32) & (y < ny - 33)   # whole EFF stamp inside
+    assert inside.sum() > 0.8 * len(comp)
+    for b in range(5):
+        total = added[b].sum(dtype=float)
+        assert sim["comp_flux"][inside, b].sum() * 0.95 < total <= sim["comp_flux"][:, b].sum() * 1.001
+
+    assert simulate("ngc628c", {**base, "env_strength": 0.0})["companions"].empty
+    strong = simulate("ngc628c", {**base, "env_strength": 3.33})
+    np.testing.assert_array_equal(strong["truth"]["n_companions"], n)
+
+
 def test_young_morphology_keys_are_validated():
+    for key, bad in (("companions_per_cluster", -1.0), ("companions_age_myr", 0.0),
+                     ("companions_radius_pc", [24.0, 8.0]), ("companions_radius_pc", [-1.0, 8.0]),
+                     ("companions_age_scatter_dex", -0.1)):
+        with pytest.raises(ValueError, match=f"synthetic.{key}"):
+            resolve({key: bad})
     for key, bad in (("reff_age_slope", -0.1), ("young_stars_per_1e4msun", -1.0),
                      ("young_stars_age_myr", 0.0), ("young_stars_spread", -1.0),
                      ("young_ellipticity", 0.95), ("young_ellipticity", -0.1),
