@@ -1,4 +1,4 @@
-"""Coeval companions: the other young clusters of a cluster's own star-forming complex.
+"""Coeval companions: the other clusters of a cluster's own star-forming complex, of its age.
 
 Stars form hierarchically, so a young cluster has siblings of its own age a few tens of parsecs
 away (the clustering of young clusters rises steeply below ~50 pc and is gone after 40-60 Myr,
