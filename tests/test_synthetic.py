@@ -665,12 +665,15 @@ def test_coeval_companions_follow_the_cluster_own_age():
     np.testing.assert_array_equal(strong["truth"]["n_companions"], n)
 
 
-def test_young_morphology_keys_are_validated():
+def test_companion_keys_are_validated():
     for key, bad in (("companions_per_cluster", -1.0), ("companions_age_myr", 0.0),
                      ("companions_radius_pc", [24.0, 8.0]), ("companions_radius_pc", [-1.0, 8.0]),
                      ("companions_age_scatter_dex", -0.1)):
         with pytest.raises(ValueError, match=f"synthetic.{key}"):
             resolve({key: bad})
+
+
+def test_young_morphology_keys_are_validated():
     for key, bad in (("reff_age_slope", -0.1), ("young_stars_per_1e4msun", -1.0),
                      ("young_stars_age_myr", 0.0), ("young_stars_spread", -1.0),
                      ("young_ellipticity", 0.95), ("young_ellipticity", -0.1),

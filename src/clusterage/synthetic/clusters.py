@@ -119,6 +119,23 @@ def make_population(rng, log_age: np.ndarray, distance_mpc: float, p: dict) -> p
     return pop
 
 
+def draw_uncatalogued(rng, log_age: np.ndarray, distance_mpc: float, pc_per_px: float,
+                      p: dict) -> tuple[np.ndarray, np.ndarray]:
+    """Clusters outside the catalog (neighbours, companions) of the given log ages: metallicity,
+    E(B-V), a mass from the whole mass function (no detection limit) and a size at that age.
+    Returns their EFF core radii a = R_eff / sqrt(3) in pixels and (N, 5) count rates."""
+    age_myr = 10.0 ** (log_age - 6.0)
+    z_index = draw_metallicity(rng, age_myr, p)
+    ebv = draw_ebv(rng, age_myr, p)
+    mass_formed = draw_power_law_mass(rng, np.full(log_age.size, p["mass_range"][0]),
+                                      p["mass_range"][1], p["mass_slope"])
+    reff_pc = draw_reff_pc(rng, mass_formed * ssp.live_fraction(log_age, z_index), p, age_myr)
+    mags = (ssp.abs_mag_ab(log_age, z_index) - 2.5 * np.log10(mass_formed / 1e4)[:, None]
+            + ssp.distance_modulus(distance_mpc)
+            + ssp.extinction_k(p["extinction_law"]) * p["r_v"] * ebv[:, None])
+    return reff_pc / np.sqrt(3.0) / pc_per_px, ssp.count_rate(mags)
+
+
 def rsg_mags_ab(mv_vega: np.ndarray, ebv: np.ndarray, distance_mpc: float, p: dict) -> np.ndarray:
     """(N, 5) apparent AB magnitudes of red supergiants of given M_V (Vega) behind E(B-V)."""
     return star_mags_ab(mv_vega, p["rsg_vega_colours"], ebv, distance_mpc, p)

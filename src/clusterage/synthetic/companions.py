@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from . import clusters, ssp
+from . import clusters
 
 
 def expected_count(age_myr: np.ndarray, p: dict) -> np.ndarray:
@@ -38,15 +38,7 @@ def draw(rng, pop: pd.DataFrame, distance_mpc: float, pc_per_px: float, p: dict)
     phi = rng.uniform(0.0, 2.0 * np.pi, m)
     log_age = np.clip(pop["log_age"].to_numpy()[owner]
                       + rng.normal(0.0, p["companions_age_scatter_dex"], m), 6.0, 10.1)
-    age = 10.0 ** (log_age - 6.0)
-    z = clusters.draw_metallicity(rng, age, p)
-    ebv = clusters.draw_ebv(rng, age, p)
-    mass_formed = clusters.draw_power_law_mass(rng, np.full(m, p["mass_range"][0]),
-                                               p["mass_range"][1], p["mass_slope"])
-    reff = clusters.draw_reff_pc(rng, mass_formed * ssp.live_fraction(log_age, z), p, age)
-    mags = (ssp.abs_mag_ab(log_age, z) - 2.5 * np.log10(mass_formed / 1e4)[:, None]
-            + ssp.distance_modulus(distance_mpc)
-            + ssp.extinction_k(p["extinction_law"]) * p["r_v"] * ebv[:, None])
+    a_px, flux = clusters.draw_uncatalogued(rng, log_age, distance_mpc, pc_per_px, p)
     table = pd.DataFrame({"cluster": owner, "dx": r * np.cos(phi), "dy": r * np.sin(phi),
-                          "a_px": reff / np.sqrt(3.0) / pc_per_px, "log_age": log_age})
-    return counts, table, ssp.count_rate(mags)
+                          "a_px": a_px, "log_age": log_age})
+    return counts, table, flux

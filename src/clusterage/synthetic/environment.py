@@ -180,21 +180,10 @@ def surroundings(rng, env: pd.DataFrame, distance_mpc: float, pc_per_px: float, 
         np.log10(t_env[owner] * 10.0 ** rng.normal(0, p["neighbour_age_scatter_dex"], m)) + 6.0,
         6.0, 10.1,
     )
-    nb_age = 10.0 ** (nb_log_age - 6.0)
-    nb_z = clusters.draw_metallicity(rng, nb_age, p)
-    nb_ebv = clusters.draw_ebv(rng, nb_age, p)
-    nb_mass_formed = clusters.draw_power_law_mass(
-        rng, np.full(m, p["mass_range"][0]), p["mass_range"][1], p["mass_slope"]
-    )
-    nb_mass = nb_mass_formed * ssp.live_fraction(nb_log_age, nb_z)
-    nb_reff = clusters.draw_reff_pc(rng, nb_mass, p, nb_age)
-    nb_mags = (
-        ssp.abs_mag_ab(nb_log_age, nb_z) - 2.5 * np.log10(nb_mass_formed / 1e4)[:, None]
-        + dmod + k * p["r_v"] * nb_ebv[:, None]
-    )
+    nb_a_px, nb_flux = clusters.draw_uncatalogued(rng, nb_log_age, distance_mpc, pc_per_px, p)
     neighbours = pd.DataFrame(
         {"cluster": owner, "dx": r * np.cos(phi), "dy": r * np.sin(phi),
-         "a_px": nb_reff / np.sqrt(3.0) / pc_per_px, "log_age": nb_log_age}
+         "a_px": nb_a_px, "log_age": nb_log_age}
     )
     env["n_neighbours"] = n_nb
 
@@ -218,7 +207,7 @@ def surroundings(rng, env: pd.DataFrame, distance_mpc: float, pc_per_px: float, 
     stars = pd.DataFrame({"cluster": s_owner, "dx": rs * np.cos(ps), "dy": rs * np.sin(ps)})
     env["n_field_stars"] = n_st
 
-    return env, bg, lanes, nebulae, neb_flux, neighbours, ssp.count_rate(nb_mags), stars, ssp.count_rate(st_mags)
+    return env, bg, lanes, nebulae, neb_flux, neighbours, nb_flux, stars, ssp.count_rate(st_mags)
 
 
 def _vega_colours(m_ab: np.ndarray) -> np.ndarray:
